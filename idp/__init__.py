@@ -1,0 +1,95 @@
+"""An OpenID Connect identity provider with eIDAS trust levels."""
+
+import logging
+import os
+
+from flask import Flask
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def create_app(test_config=None):
+    """The application factory: settings, extensions, keys, blueprints, errors."""
+    app = Flask(
+        __name__,
+        instance_path=os.environ.get("IDP_INSTANCE_PATH") or os.path.join(os.getcwd(), "instance"),
+        template_folder=os.path.join(os.path.dirname(HERE), "templates"),
+    )
+    from .config import load_settings
+
+    load_settings(app, test_config)
+    logging.basicConfig(level=app.config["LOG_LEVEL"],
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
+    _init_extensions(app)
+    _init_keys(app)
+    _init_blueprints(app)
+
+    from . import cli, errors, web
+
+    errors.init_app(app)
+    web.init_app(app)
+    cli.init_app(app)
+    return app
+
+
+def _init_extensions(app):
+    from .extensions import babel, csrf, db, limiter, migrate, select_locale
+    from .store import create_store
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=os.path.join(HERE, "migrations"), render_as_batch=True)
+    csrf.init_app(app)
+    babel.init_app(app, locale_selector=select_locale)
+    limiter.init_app(app)
+    app.extensions["idp_store"] = create_store(app.config)
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        _tune_sqlite(app)
+    if app.config["TRUSTED_PROXIES"]:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        n = int(app.config["TRUSTED_PROXIES"])
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
+
+
+def _tune_sqlite(app):
+    from sqlalchemy import event
+
+    from .extensions import db
+
+    with app.app_context():
+        engine = db.engine
+
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_connection, _record):
+        # WAL lets readers and one writer work at once; NORMAL sync is safe in WAL.
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=5000")
+        cursor.close()
+
+
+def _init_keys(app):
+    from .signing import KeyRing
+
+    keys_dir = app.config["KEYS_DIR"]
+    if not os.path.isabs(keys_dir):
+        keys_dir = os.path.join(os.getcwd(), keys_dir)
+    # A retired key is published for as long as a token it signed may live.
+    retire_after = max(app.config["ID_TOKEN_TTL"], app.config["ACCESS_TOKEN_TTL"]) + 60
+    keyring = KeyRing(keys_dir, retire_after)
+    keyring.ensure()  # generated on first start
+    app.extensions["idp_keys"] = keyring
+
+
+def _init_blueprints(app):
+    from .authn import views as authn_views
+    from .oauth import server as oauth_server
+    from .oauth import views as oauth_views
+
+    oauth_server.init_app(app)
+    app.register_blueprint(authn_views.bp)
+    app.register_blueprint(oauth_views.bp)

@@ -1,0 +1,1 @@
+"""People: accounts, passwords and (later) the PUK."""

@@ -1,0 +1,3 @@
+"""Authentication: login sessions, the login page and (later) login methods."""
+
+PASSWORD_AMR = "pwd"

@@ -1,0 +1,73 @@
+"""Login sessions: one row per browser login, referenced from the signed cookie.
+
+Kept in the database (not only in the cookie) so that a person, an operator or
+a password reset can end them, and every process sees the same answer."""
+
+import secrets
+from datetime import datetime, timedelta
+
+from flask import current_app
+from sqlalchemy import JSON, ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .. import audit
+from ..accounts.models import User
+from ..extensions import db
+from ..timeutil import utcnow
+
+
+class LoginSession(db.Model):
+    __tablename__ = "login_sessions"
+
+    # Secret: only ever inside the signed session cookie.
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # Public: the ``sid`` claim of ID tokens.
+    public_id: Mapped[str] = mapped_column(String(32), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    user: Mapped[User] = relationship(lazy="joined")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    auth_time: Mapped[datetime] = mapped_column(default=utcnow)
+    amr: Mapped[list] = mapped_column(JSON, default=list)
+    strength: Mapped[str] = mapped_column(String(16))
+    ip: Mapped[str | None] = mapped_column(String(64))
+    user_agent: Mapped[str | None] = mapped_column(String(256))
+    ended_at: Mapped[datetime | None] = mapped_column()
+
+    def expired(self, now=None):
+        ttl = timedelta(seconds=current_app.config["SESSION_TTL"])
+        return self.created_at + ttl <= (now or utcnow())
+
+
+def start_session(user, amr, strength, ip=None, user_agent=None):
+    """Record a completed login and return its new session."""
+    login = LoginSession(
+        id=secrets.token_urlsafe(32), public_id=secrets.token_urlsafe(16),
+        user_id=user.id, amr=list(amr), strength=strength, ip=ip,
+        user_agent=(user_agent or "")[:256],
+    )
+    db.session.add(login)
+    audit.record("login_succeeded", user_id=user.id, ip=ip, commit=False,
+                 amr=list(amr), strength=strength)
+    db.session.commit()
+    return login
+
+
+def load_session(session_id):
+    """The live session with this id, or None if it ended, expired or its user is gone."""
+    if not session_id:
+        return None
+    login = db.session.get(LoginSession, session_id)
+    if login is None or login.ended_at is not None or login.expired() or not login.user.active:
+        return None
+    return login
+
+
+def end_session(login, reason, ip=None):
+    """End a session and revoke the refresh tokens issued in it."""
+    from ..oauth.tokens import revoke_session_tokens
+
+    if login.ended_at is None:
+        login.ended_at = utcnow()
+        revoke_session_tokens(login.public_id)
+        audit.record("logout", user_id=login.user_id, ip=ip, commit=False, reason=reason)
+        db.session.commit()

@@ -1,0 +1,100 @@
+"""The login page, the signed-in home page, and the current login session."""
+
+from flask import (Blueprint, current_app, g, redirect, render_template, request, session,
+                   url_for)
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import EmailField, HiddenField, PasswordField, SubmitField
+from wtforms.validators import DataRequired, Length
+
+from ..accounts.service import check_password
+from ..extensions import limiter
+from ..trust.levels import LOW
+from . import PASSWORD_AMR
+from .sessions import end_session, load_session, start_session
+
+bp = Blueprint("authn", __name__)
+
+
+def current_login():
+    """The live login session of this browser, or None (cached per request)."""
+    if "idp_login" not in g:
+        g.idp_login = load_session(session.get("sid"))
+    return g.idp_login
+
+
+def log_out_current(reason):
+    login = current_login()
+    if login is not None:
+        end_session(login, reason, ip=request.remote_addr)
+    _restart_session()
+    g.idp_login = None
+
+
+def _restart_session(**keep):
+    """A fresh session (new CSRF token), keeping the language and browser id."""
+    kept = {k: session[k] for k in ("lang", "bid") if k in session}
+    session.clear()
+    session.update(kept, **keep)
+
+
+class LoginForm(FlaskForm):
+    email = EmailField(_l("E-mail"), validators=[DataRequired(_l("Enter your e-mail address.")),
+                                                Length(max=254)])
+    password = PasswordField(_l("Password"), validators=[DataRequired(_l("Enter your password.")),
+                                                       Length(max=1024)])
+    interaction = HiddenField()
+    submit = SubmitField(_l("Log in"))
+
+
+def _login_rate_limit():
+    return current_app.config["LOGIN_RATE_LIMIT"]
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(_login_rate_limit, methods=["POST"])
+def login():
+    from ..oauth.authorize import load_interaction, save_interaction
+
+    iid = request.values.get("interaction") or None
+    interaction = load_interaction(iid) if iid else None
+    if iid and interaction is None:
+        return render_template("interaction_expired.html"), 400
+
+    form = LoginForm()
+    if request.method == "GET":
+        form.interaction.data = iid
+        if interaction:
+            hint = dict(interaction["params"]).get("login_hint", [None])[0]
+            if hint and "@" in hint:
+                form.email.data = hint
+    error = None
+    if form.validate_on_submit():
+        result = check_password(form.email.data, form.password.data, ip=request.remote_addr)
+        if result.ok:
+            _restart_session()
+            started = start_session(result.user, [PASSWORD_AMR], LOW, ip=request.remote_addr,
+                                    user_agent=request.user_agent.string)
+            session["sid"] = started.id
+            g.idp_login = started
+            if interaction:
+                interaction["login_sid"] = started.public_id
+                save_interaction(iid, interaction)
+                return redirect(url_for("oauth.resume", iid=iid))
+            return redirect(url_for("authn.home"))
+        error = "locked" if result.locked else "invalid"
+        form.password.errors = [
+            _l("Too many failed attempts. The account is locked for a while; try again later.")
+            if result.locked else _l("The e-mail address or password is not correct.")]
+    status = 200 if not form.errors else 400
+    if error == "locked":
+        status = 429
+    return render_template("login.html", form=form, interaction=interaction, iid=iid), status
+
+
+@bp.get("/")
+def home():
+    login = current_login()
+    if login is None:
+        return redirect(url_for("authn.login"))
+    return render_template("home.html", login=login, user=login.user)

@@ -1,0 +1,221 @@
+"""The ``idp`` command for operators: one Flask CLI group, a sub-group per domain."""
+
+import json
+import os
+import sys
+
+import click
+from flask import current_app
+from flask.cli import AppGroup, FlaskGroup
+
+from .accounts import service as accounts
+from .oauth import clients as client_service
+from .trust.levels import LEVELS
+
+OPERATOR = "operator:cli"
+
+
+def _emit(as_json, data, human):
+    if as_json:
+        click.echo(json.dumps(data, indent=2, default=str))
+    else:
+        click.echo(human)
+
+
+def _fail(message):
+    raise click.ClickException(message)
+
+
+@click.command("init")
+def init_command():
+    """Create or upgrade the database schema and the signing keys."""
+    from flask_migrate import upgrade
+
+    upgrade(directory=current_app.extensions["migrate"].directory)
+    keys = current_app.extensions["idp_keys"].entries()
+    click.echo(f"Database ready: {current_app.config['SQLALCHEMY_DATABASE_URI'].split('@')[-1]}")
+    click.echo(f"Signing keys: {', '.join(k['alg'] + ' ' + k['kid'] for k in keys if not k['retired_at'])}")
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--workers", type=int, default=None,
+              help="Worker processes (default: one per core with Redis, else 1).")
+@click.option("--threads", type=int, default=4, show_default=True,
+              help="Blocking threads per worker (password hashing releases the GIL).")
+def serve_command(host, port, workers, threads):
+    """Run the production server (Granian, WSGI)."""
+    from flask_migrate import upgrade
+
+    upgrade(directory=current_app.extensions["migrate"].directory)
+    if workers is None:
+        workers = (os.cpu_count() or 1) if current_app.config.get("REDIS_URL") else 1
+    if workers > 1 and not current_app.config.get("REDIS_URL"):
+        _fail("several workers need IDP_REDIS_URL: the in-process store is not shared")
+    argv = ["granian", "--interface", "wsgi", "--host", host, "--port", str(port),
+            "--workers", str(workers), "--blocking-threads", str(threads),
+            "--no-ws", "--log-level", "warning", "wsgi:app"]
+    click.echo(f"Serving {current_app.config['ISSUER']} on {host}:{port} "
+               f"with {workers} worker(s)")
+    os.execvp(argv[0], argv)
+
+
+clients = AppGroup("clients", help="Register and manage relying parties.")
+
+
+@clients.command("create")
+@click.option("--name", required=True)
+@click.option("--redirect-uri", "redirect_uris", multiple=True)
+@click.option("--post-logout-redirect-uri", "post_logout_uris", multiple=True)
+@click.option("--public", is_flag=True, help="No secret; PKCE required (SPAs, mobile apps).")
+@click.option("--scope", default=None, help="Allowed scopes (default: openid profile email phone).")
+@click.option("--min-acr", default=None, help="Minimum level: low, substantial, high or its URI.")
+@click.option("--grant-type", "grant_types", multiple=True,
+              type=click.Choice(client_service.GRANT_TYPES),
+              help="Default: authorization_code and refresh_token.")
+@click.option("--first-party", is_flag=True, help="Trusted client: no consent screen.")
+@click.option("--id-token-alg", default="RS256", type=click.Choice(client_service.ID_TOKEN_ALGS))
+@click.option("--client-id", default=None, help="Choose the client_id (default: random).")
+@click.option("--json", "as_json", is_flag=True)
+def clients_create(name, redirect_uris, post_logout_uris, public, scope, min_acr, grant_types,
+                   first_party, id_token_alg, client_id, as_json):
+    """Register a client. The secret is shown once."""
+    try:
+        client, secret = client_service.create_client(
+            name, redirect_uris, post_logout_uris, public=public, scope=scope, min_acr=min_acr,
+            grant_types=grant_types or None, first_party=first_party, id_token_alg=id_token_alg,
+            client_id=client_id, actor=OPERATOR)
+    except client_service.ClientError as exc:
+        _fail(str(exc))
+    human = f"Created client {client.name!r}\n  client_id:     {client.client_id}\n"
+    human += ("  client_secret: (public client, none)" if secret is None else
+              f"  client_secret: {secret}\n  (shown once: store it now)")
+    _emit(as_json, client_service.describe(client, secret), human)
+
+
+@clients.command("list")
+@click.option("--json", "as_json", is_flag=True)
+def clients_list(as_json):
+    """List the registered clients."""
+    rows = client_service.list_clients()
+    human = "\n".join(f"{c.client_id:24} {c.name:30} {'public' if c.public else 'confidential'}"
+                      for c in rows) or "No clients."
+    _emit(as_json, [client_service.describe(c) for c in rows], human)
+
+
+def _client_or_fail(client_id):
+    client = client_service.get_client(client_id)
+    if client is None:
+        _fail(f"no client {client_id!r}")
+    return client
+
+
+@clients.command("show")
+@click.argument("client_id")
+@click.option("--json", "as_json", is_flag=True)
+def clients_show(client_id, as_json):
+    """Show one client (never its secret)."""
+    data = client_service.describe(_client_or_fail(client_id))
+    _emit(as_json, data, "\n".join(f"{k}: {v}" for k, v in data.items()))
+
+
+@clients.command("delete")
+@click.argument("client_id")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def clients_delete(client_id, yes):
+    """Delete a client and everything issued to it."""
+    client = _client_or_fail(client_id)
+    if not yes:
+        click.confirm(f"Delete client {client.name!r} and revoke its tokens?", abort=True)
+    client_service.delete_client(client, actor=OPERATOR)
+    click.echo(f"Deleted client {client_id}")
+
+
+@clients.command("rotate-secret")
+@click.argument("client_id")
+@click.option("--json", "as_json", is_flag=True)
+def clients_rotate_secret(client_id, as_json):
+    """Issue a new secret; the old one stops working at once."""
+    client = _client_or_fail(client_id)
+    try:
+        secret = client_service.rotate_secret(client, actor=OPERATOR)
+    except client_service.ClientError as exc:
+        _fail(str(exc))
+    _emit(as_json, {"client_id": client_id, "client_secret": secret},
+          f"New secret for {client_id}: {secret}\n(shown once: store it now)")
+
+
+keys = AppGroup("keys", help="Signing keys.")
+
+
+@keys.command("list")
+@click.option("--json", "as_json", is_flag=True)
+def keys_list(as_json):
+    """List signing keys: active ones sign, retired ones are still published."""
+    entries = current_app.extensions["idp_keys"].entries()
+    human = "\n".join(f"{e['alg']:6} {e['kid']}  {'retired' if e['retired_at'] else 'active'}"
+                      for e in entries)
+    _emit(as_json, entries, human)
+
+
+@keys.command("rotate")
+@click.option("--json", "as_json", is_flag=True)
+def keys_rotate(as_json):
+    """Make new keys active; old public keys stay published until their tokens expire."""
+    from . import audit
+
+    added, pruned = current_app.extensions["idp_keys"].rotate()
+    audit.record("signing_keys_rotated", actor=OPERATOR, added=[k["kid"] for k in added],
+                 pruned=[k["kid"] for k in pruned])
+    _emit(as_json, {"added": added, "pruned": pruned},
+          "Active keys: " + ", ".join(f"{k['alg']} {k['kid']}" for k in added)
+          + (f"\nPruned: {', '.join(k['kid'] for k in pruned)}" if pruned else ""))
+
+
+users = AppGroup("users", help="Accounts (operator support and tests).")
+
+
+@users.command("create")
+@click.option("--email", required=True)
+@click.option("--phone", default=None, help="Mobile number; Slovenian format or E.164.")
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+@click.option("--given-name", default=None)
+@click.option("--family-name", default=None)
+@click.option("--trust-level", default="low", type=click.Choice(LEVELS))
+@click.option("--if-missing", is_flag=True, help="Succeed quietly if the e-mail exists.")
+@click.option("--json", "as_json", is_flag=True)
+def users_create(email, phone, password, given_name, family_name, trust_level, if_missing,
+                 as_json):
+    """Create an account with verified e-mail and phone."""
+    if if_missing and accounts.find_by_email(email):
+        user = accounts.find_by_email(email)
+    else:
+        try:
+            user = accounts.create_user(email, password, phone, trust_level, given_name,
+                                        family_name, actor=OPERATOR)
+        except accounts.AccountError as exc:
+            _fail(str(exc))
+    _emit(as_json, {"sub": user.sub, "email": user.email, "phone": user.phone,
+                    "trust_level": user.trust_level},
+          f"Account {user.email} (sub {user.sub}, trust level {user.trust_level})")
+
+
+def init_app(app):
+    app.cli.add_command(init_command)
+    app.cli.add_command(serve_command)
+    app.cli.add_command(clients)
+    app.cli.add_command(keys)
+    app.cli.add_command(users)
+
+
+def _create_app():
+    from . import create_app
+
+    return create_app()
+
+
+def main():
+    cli = FlaskGroup(create_app=_create_app, add_default_commands=False,
+                     help="Operate the identity provider.")
+    sys.exit(cli.main(prog_name="idp"))

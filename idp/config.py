@@ -1,0 +1,126 @@
+"""Settings: defaults here, overridden by ``IDP_*`` environment variables.
+
+Every setting is documented in the README's settings table. Flask's
+``from_prefixed_env`` parses values as JSON where it can, so ``IDP_CODE_TTL=120``
+arrives as an integer and ``IDP_RATELIMIT_ENABLED=false`` as a boolean.
+"""
+
+import ipaddress
+import os
+import secrets
+from urllib.parse import urlsplit
+
+DEFAULTS = {
+    # Public base URL; WebAuthn's RP ID and origin derive from it later.
+    "ISSUER": "http://localhost:5000",
+    "SECRET_KEY": None,
+    "DATABASE_URL": None,  # default: sqlite file under instance/
+    "REDIS_URL": None,  # unset: in-process store (one process only)
+    "REDIS_PREFIX": "idp:",
+    "SMTP_HOST": None,
+    "SMTP_PORT": 25,
+    "SMTP_SENDER": "Rekono IdP <no-reply@localhost>",
+    "SMS_GATEWAY_URL": None,
+    "KEYS_DIR": "keys",
+    # Lifetimes in seconds.
+    "CODE_TTL": 60,
+    "ACCESS_TOKEN_TTL": 600,
+    "ID_TOKEN_TTL": 600,
+    "REFRESH_TOKEN_TTL": 30 * 24 * 3600,
+    "INTERACTION_TTL": 1800,
+    "SESSION_TTL": 8 * 3600,
+    # Password guessing: per-account lock-out and per-IP rate limit.
+    "LOGIN_MAX_FAILURES": 5,
+    "LOGIN_LOCKOUT_SECONDS": 900,
+    "LOGIN_RATE_LIMIT": "30 per minute; 300 per hour",
+    "RATELIMIT_ENABLED": True,
+    # Number of reverse proxies in front of us whose X-Forwarded-* we trust.
+    "TRUSTED_PROXIES": 0,
+    "LOG_LEVEL": "INFO",
+}
+
+LOOPBACK_HOSTS = {"localhost"}
+
+
+def load_settings(app, overrides=None):
+    """Fill ``app.config`` from defaults, the environment and ``overrides``."""
+    app.config.update(DEFAULTS)
+    app.config.from_prefixed_env("IDP")
+    if overrides:
+        app.config.update(overrides)
+    cfg = app.config
+
+    cfg["ISSUER"] = validate_issuer(cfg["ISSUER"])
+    os.makedirs(app.instance_path, exist_ok=True)
+    if not cfg.get("DATABASE_URL"):
+        cfg["DATABASE_URL"] = "sqlite:///" + os.path.join(app.instance_path, "idp.sqlite3")
+    cfg["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(cfg["DATABASE_URL"])
+    cfg.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True})
+    if not cfg.get("SECRET_KEY"):
+        cfg["SECRET_KEY"] = _instance_secret(app.instance_path)
+
+    secure = cfg["ISSUER"].startswith("https://")
+    cfg.update(
+        SESSION_COOKIE_NAME="idp_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=secure,
+        PREFERRED_URL_SCHEME="https" if secure else "http",
+        WTF_CSRF_TIME_LIMIT=None,  # bound to the session instead of a clock
+        BABEL_DEFAULT_LOCALE="sl",
+    )
+    cfg.setdefault("RATELIMIT_STORAGE_URI", cfg["REDIS_URL"] or "memory://")
+    cfg.setdefault("RATELIMIT_KEY_PREFIX", cfg["REDIS_PREFIX"] + "rl")
+    cfg.setdefault("RATELIMIT_HEADERS_ENABLED", True)
+    cfg.setdefault("RATELIMIT_SWALLOW_ERRORS", True)
+    return cfg
+
+
+def validate_issuer(issuer):
+    """The issuer must be https, except on loopback hosts (local development)."""
+    parts = urlsplit(str(issuer))
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"IDP_ISSUER must be an absolute http(s) URL, not {issuer!r}")
+    if parts.query or parts.fragment:
+        raise ValueError("IDP_ISSUER must not have a query or fragment")
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
+        raise ValueError(
+            f"IDP_ISSUER {issuer!r} uses plain http on a non-loopback host; use https"
+        )
+    return str(issuer).rstrip("/")
+
+
+def is_loopback(host):
+    if host in LOOPBACK_HOSTS:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def normalise_database_url(url):
+    # SQLAlchemy wants an explicit driver for psycopg 3.
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def _instance_secret(instance_path):
+    """A development secret kept in instance/ so sessions survive restarts.
+
+    Production sets IDP_SECRET_KEY (the same on every machine)."""
+    path = os.path.join(instance_path, "secret_key")
+    try:
+        with open(path) as fh:
+            return fh.read().strip()
+    except FileNotFoundError:
+        value = secrets.token_urlsafe(48)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(value)
+        return value
+    except FileExistsError:  # another worker won the race
+        with open(path) as fh:
+            return fh.read().strip()

@@ -1,0 +1,75 @@
+"""Friendly error pages in both languages, JSON for API clients; never a stack
+trace. A database or Redis that goes away gives 503, not 500."""
+
+import logging
+
+from flask import jsonify, render_template, request
+from flask_babel import gettext as _
+from flask_wtf.csrf import CSRFError
+from redis.exceptions import RedisError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger("idp.errors")
+
+API_PREFIXES = ("/token", "/userinfo", "/revoke", "/introspect", "/jwks.json", "/.well-known")
+
+
+def _wants_json():
+    return request.path.startswith(API_PREFIXES)
+
+
+def _messages():
+    return {
+        400: _("The request could not be understood."),
+        403: _("You are not allowed to do that."),
+        404: _("This page does not exist."),
+        405: _("This action is not allowed here."),
+        429: _("Too many attempts. Please wait a little and try again."),
+        500: _("Something went wrong on our side. Please try again."),
+        503: _("The service is temporarily unavailable. Please try again in a moment."),
+    }
+
+
+def render_error(code, message=None):
+    message = message or _messages().get(code, _messages()[500])
+    if _wants_json():
+        error = {429: "slow_down", 503: "temporarily_unavailable"}.get(code, "server_error"
+                                                                       if code >= 500 else
+                                                                       "invalid_request")
+        return jsonify(error=error, error_description=message), code
+    return render_template("error.html", code=code, message=message), code
+
+
+def init_app(app):
+    @app.errorhandler(CSRFError)
+    def csrf_error(error):
+        return render_error(400, _("The form has expired or was not sent from this site. "
+                                   "Please go back, reload the page and try again."))
+
+    @app.errorhandler(HTTPException)
+    def http_error(error):
+        return render_error(error.code if error.code in _messages() else 400)
+
+    @app.errorhandler(RedisError)
+    @app.errorhandler(OperationalError)
+    def backend_down(error):
+        log.error("backend unavailable: %s", error.__class__.__name__)
+        _rollback()
+        return render_error(503)
+
+    @app.errorhandler(Exception)
+    def unexpected(error):
+        if isinstance(error, SQLAlchemyError):
+            _rollback()
+        log.exception("unhandled error")
+        return render_error(500)
+
+
+def _rollback():
+    from .extensions import db
+
+    try:
+        db.session.rollback()
+    except Exception:  # the database may be the thing that is gone
+        pass

@@ -1,0 +1,1 @@
+"""Everything OAuth 2.0 / OpenID Connect, built on Authlib's authorization server."""

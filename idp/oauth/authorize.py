@@ -1,0 +1,234 @@
+"""The authorization endpoint as a pipeline.
+
+1. Authlib validates the request (client, redirect URI, response type, scope,
+   PKCE, nonce); errors before the redirect URI is trusted show a page.
+2. The policy (``policy.decide``) says: issue a code, ask the person to log in
+   or consent, or answer the RP with an error.
+3. When the person is needed, the request is kept as an *interaction* in the
+   store (bound to this browser) and resumed at ``/authorize/resume/<id>``,
+   which re-enters the same pipeline with the stored parameters.
+"""
+
+import secrets
+import time
+from dataclasses import dataclass
+
+from authlib.common.urls import add_params_to_uri
+from authlib.oauth2.rfc6749 import OAuth2Request
+from authlib.oauth2.rfc6749.errors import InvalidRequestError, OAuth2Error
+from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
+from flask import current_app, redirect, render_template, session, url_for
+from joserfc import jwt
+from joserfc.errors import JoseError
+from werkzeug.datastructures import MultiDict
+
+from ..extensions import LOCALES, db, store
+from ..store import get_json, set_json
+from ..timeutil import epoch
+from ..trust.levels import acr_for
+from . import policy
+from .models import Consent
+from .server import oauth_server
+from .tokens import new_family
+
+# The strongest login this server can perform today: password only. The
+# login-methods issue raises it.
+REACHABLE_STRENGTH = "low"
+
+
+@dataclass
+class LoginContext:
+    """How the person logged in: copied into the code, then into the tokens."""
+
+    sid: str
+    auth_time: int
+    acr: str
+    amr: list
+    family: str
+
+
+class StoredPayload(BasicOAuth2Payload):
+    def __init__(self, params):
+        self._data = params
+        self._datalist = {k: params.getlist(k) for k in params}
+
+
+class StoredAuthorizationRequest(OAuth2Request):
+    """An authorization request resumed from the store, for Authlib."""
+
+    def __init__(self, params, uri):
+        super().__init__("GET", uri, headers={})
+        self.payload = StoredPayload(params)
+
+    @property
+    def args(self):
+        return self.payload.data
+
+    @property
+    def form(self):
+        return MultiDict()
+
+
+# -- interactions ---------------------------------------------------------------
+
+def browser_id():
+    """A random id for this browser, kept across logins, to bind interactions."""
+    if "bid" not in session:
+        session["bid"] = secrets.token_urlsafe(16)
+    return session["bid"]
+
+
+def begin_interaction(params, client):
+    iid = secrets.token_urlsafe(24)
+    data = {"params": params, "client_id": client.client_id, "client_name": client.name,
+            "bid": browser_id(), "created": int(time.time()), "login_sid": None, "consent": None}
+    set_json(store(), "ia:" + iid, data, current_app.config["INTERACTION_TTL"])
+    return iid
+
+
+def load_interaction(iid):
+    """The interaction with this id if it is alive and belongs to this browser."""
+    if not iid or len(iid) > 64:
+        return None
+    data = get_json(store(), "ia:" + iid)
+    if data is None or data["bid"] != session.get("bid"):
+        return None
+    return data
+
+
+def save_interaction(iid, data):
+    ttl = current_app.config["INTERACTION_TTL"] - (int(time.time()) - data["created"])
+    if ttl > 0:
+        set_json(store(), "ia:" + iid, data, ttl)
+
+
+def end_interaction(iid):
+    if iid:
+        store().delete("ia:" + iid)
+
+
+# -- the pipeline -----------------------------------------------------------------
+
+def authorize(current_login, request_params=None, iid=None, interaction=None):
+    """Answer an authorization request (fresh, or resumed from an interaction)."""
+    server = oauth_server()
+    req = None
+    if interaction is not None:
+        req = StoredAuthorizationRequest(MultiDict(interaction["params"]),
+                                         current_app.config["ISSUER"] + "/authorize")
+    user = current_login.user if current_login else None
+    try:
+        grant = server.get_consent_grant(request=req, end_user=user)
+    except OAuth2Error as error:
+        end_interaction(iid)
+        return error_response(error)
+
+    data = grant.request.payload.data
+    _apply_ui_locales(data.get("ui_locales"))
+    try:
+        situation = _situation(grant, current_login, interaction)
+    except OAuth2Error as error:
+        error.redirect_uri, error.state = grant.redirect_uri, data.get("state")
+        end_interaction(iid)
+        return error_response(error)
+
+    decision = policy.decide(situation)
+    if decision.action == "error":
+        end_interaction(iid)
+        error = decision.error(description=decision.description,
+                               redirect_uri=grant.redirect_uri, state=data.get("state"))
+        return error_response(error)
+    if decision.action in ("login", "consent"):
+        if iid is None:
+            iid = begin_interaction(request_params, grant.client)
+        if decision.action == "login":
+            return redirect(url_for("authn.login", interaction=iid))
+        return redirect(url_for("oauth.consent", iid=iid))
+
+    grant.request.login = LoginContext(
+        sid=current_login.public_id, auth_time=epoch(current_login.auth_time),
+        acr=acr_for(user.trust_level, current_login.strength), amr=list(current_login.amr),
+        family=new_family())
+    response = server.create_authorization_response(
+        request=grant.request, grant_user=user, grant=grant)
+    end_interaction(iid)
+    return response
+
+
+def _situation(grant, current_login, interaction):
+    data = grant.request.payload.data
+    client = grant.client
+    login = None
+    if current_login is not None:
+        login = policy.Login(sub=current_login.user.sub, auth_time=epoch(current_login.auth_time),
+                             strength=current_login.strength,
+                             trust_level=current_login.user.trust_level)
+    fresh = bool(interaction and current_login
+                 and interaction["login_sid"] == current_login.public_id)
+    return policy.Situation(
+        now=int(time.time()),
+        login=login,
+        prompts=set((data.get("prompt") or "").split()),
+        max_age=policy.parse_max_age(data.get("max_age")),
+        required_level=policy.requested_level(data.get("acr_values"), data.get("claims"),
+                                              client.min_acr),
+        reachable_strength=REACHABLE_STRENGTH,
+        fresh_login=fresh,
+        hint_sub=_hint_sub(data.get("id_token_hint"), client),
+        consent_needed=bool(current_login) and _consent_needed(client, current_login.user,
+                                                                grant.request.payload.scope),
+        consent=interaction["consent"] if interaction else None,
+    )
+
+
+def _hint_sub(id_token_hint, client):
+    """The subject of an ID token we issued (expired ones are fine as hints)."""
+    if not id_token_hint:
+        return None
+    keyring = current_app.extensions["idp_keys"]
+    try:
+        token = jwt.decode(id_token_hint, keyring.keyset(), algorithms=["RS256", "ES256"])
+    except (JoseError, ValueError):
+        raise InvalidRequestError("id_token_hint is not an ID token issued here.") from None
+    claims = token.claims
+    if claims.get("iss") != current_app.config["ISSUER"]:
+        raise InvalidRequestError("id_token_hint was issued by someone else.")
+    return claims.get("sub")
+
+
+def _consent_needed(client, user, scope):
+    if client.first_party:
+        return False
+    consent = db.session.execute(
+        db.select(Consent).filter_by(user_id=user.id, client_id=client.client_id)
+    ).scalar_one_or_none()
+    return consent is None or not set((scope or "").split()) <= set(consent.scope.split())
+
+
+def record_consent(user, client_id, scope):
+    consent = db.session.execute(
+        db.select(Consent).filter_by(user_id=user.id, client_id=client_id)
+    ).scalar_one_or_none()
+    if consent is None:
+        consent = Consent(user_id=user.id, client_id=client_id, scope="")
+        db.session.add(consent)
+    consent.scope = " ".join(sorted(set(consent.scope.split()) | set(scope.split())))
+    db.session.commit()
+
+
+def _apply_ui_locales(ui_locales):
+    for tag in (ui_locales or "").split():
+        lang = tag.split("-")[0].lower()
+        if lang in LOCALES:
+            session["lang"] = lang
+            return
+
+
+def error_response(error):
+    """Redirect to the RP when its redirect URI is trusted, else show a page."""
+    if error.redirect_uri:
+        params = error.get_body() + [("iss", current_app.config["ISSUER"])]
+        return redirect(add_params_to_uri(error.redirect_uri, params,
+                                          fragment=error.redirect_fragment))
+    return render_template("oauth_error.html", error=error.error,
+                           description=error.get_error_description()), 400

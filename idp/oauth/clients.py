@@ -1,0 +1,112 @@
+"""Registering relying parties (OAuth clients): the operator's service."""
+
+import secrets
+from urllib.parse import urlsplit
+
+from .. import audit
+from ..config import is_loopback
+from ..extensions import db
+from ..trust.levels import ACR_URI, level_of
+from .claims import SCOPES_SUPPORTED
+from .models import OAuthClient, digest
+
+GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
+ID_TOKEN_ALGS = ("RS256", "ES256")
+
+
+class ClientError(ValueError):
+    pass
+
+
+def _check_uri(uri):
+    parts = urlsplit(uri)
+    if parts.scheme not in ("https", "http") or not parts.hostname or parts.fragment:
+        raise ClientError(f"{uri!r} must be an absolute http(s) URL without a fragment")
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
+        raise ClientError(f"{uri!r}: plain http is only allowed on loopback hosts")
+    return uri
+
+
+def _min_acr(value):
+    if not value:
+        return None
+    level = level_of(value) or (value if value in ACR_URI else None)
+    if level is None:
+        raise ClientError(f"unknown level {value!r}; use low, substantial or high")
+    return ACR_URI[level]
+
+
+def create_client(name, redirect_uris=(), post_logout_redirect_uris=(), public=False,
+                  scope=None, min_acr=None, grant_types=None, first_party=False,
+                  id_token_alg="RS256", client_id=None, actor="operator"):
+    """Register a client; returns ``(client, secret)`` (secret None for public clients).
+
+    The secret is shown once: only its SHA-256 digest is stored."""
+    grant_types = list(grant_types or ("authorization_code", "refresh_token"))
+    for grant in grant_types:
+        if grant not in GRANT_TYPES:
+            raise ClientError(f"unknown grant type {grant!r}")
+    if public and "client_credentials" in grant_types:
+        raise ClientError("a public client cannot use client_credentials")
+    if "authorization_code" in grant_types and not redirect_uris:
+        raise ClientError("at least one --redirect-uri is needed for the code flow")
+    scope = scope or " ".join(SCOPES_SUPPORTED)
+    unknown = set(scope.split()) - set(SCOPES_SUPPORTED)
+    if unknown:
+        raise ClientError(f"unknown scopes: {', '.join(sorted(unknown))}")
+    if id_token_alg not in ID_TOKEN_ALGS:
+        raise ClientError(f"id token algorithm must be one of {', '.join(ID_TOKEN_ALGS)}")
+    client_id = client_id or secrets.token_urlsafe(16)
+    if get_client(client_id):
+        raise ClientError(f"a client with id {client_id!r} already exists")
+    secret = None if public else secrets.token_urlsafe(32)
+    client = OAuthClient(
+        client_id=client_id, secret_digest=digest(secret) if secret else None, name=name,
+        redirect_uris=[_check_uri(u) for u in redirect_uris],
+        post_logout_redirect_uris=[_check_uri(u) for u in post_logout_redirect_uris],
+        grant_types=grant_types, scope=scope, min_acr=_min_acr(min_acr),
+        first_party=first_party, id_token_signed_response_alg=id_token_alg,
+    )
+    db.session.add(client)
+    audit.record("client_created", actor=actor, commit=False, client_id=client_id)
+    db.session.commit()
+    return client, secret
+
+
+def get_client(client_id):
+    return db.session.execute(
+        db.select(OAuthClient).filter_by(client_id=client_id)).scalar_one_or_none()
+
+
+def list_clients():
+    return db.session.execute(db.select(OAuthClient).order_by(OAuthClient.id)).scalars().all()
+
+
+def delete_client(client, actor="operator"):
+    audit.record("client_deleted", actor=actor, commit=False, client_id=client.client_id)
+    db.session.delete(client)
+    db.session.commit()
+
+
+def rotate_secret(client, actor="operator"):
+    if client.public:
+        raise ClientError("a public client has no secret")
+    secret = secrets.token_urlsafe(32)
+    client.secret_digest = digest(secret)
+    audit.record("client_secret_rotated", actor=actor, commit=False, client_id=client.client_id)
+    db.session.commit()
+    return secret
+
+
+def describe(client, secret=None):
+    data = {
+        "client_id": client.client_id, "name": client.name,
+        "public": client.public, "redirect_uris": client.redirect_uris,
+        "post_logout_redirect_uris": client.post_logout_redirect_uris,
+        "grant_types": client.grant_types, "scope": client.scope, "min_acr": client.min_acr,
+        "first_party": client.first_party,
+        "id_token_signed_response_alg": client.id_token_signed_response_alg,
+    }
+    if secret:
+        data["client_secret"] = secret
+    return data

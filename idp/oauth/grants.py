@@ -1,0 +1,174 @@
+"""Authlib grants, extended with our storage and policy.
+
+- authorization code with PKCE (S256 only; required for public clients) and the
+  OpenID Connect extension that adds the ID token;
+- refresh token with rotation and reuse detection;
+- client credentials for machine clients."""
+
+import hashlib
+import time
+
+from authlib.oauth2.rfc6749 import grants
+from authlib.oauth2.rfc6749.errors import InvalidGrantError, InvalidRequestError
+from authlib.oauth2.rfc7636 import CodeChallenge
+from authlib.oidc.core import grants as oidc_grants
+from flask import current_app
+
+from .. import audit
+from ..accounts.models import User
+from ..extensions import db, store
+from ..timeutil import utcnow
+from .claims import user_claims
+from .codes import consume_code, save_code
+from .models import RefreshToken
+from .tokens import query_refresh_token, revoke_family
+
+SECRET_OR_PUBLIC = ["client_secret_basic", "client_secret_post", "none"]
+
+
+def _active_user(user_id):
+    user = db.session.get(User, user_id)
+    return user if user is not None and user.active else None
+
+
+class PKCE(CodeChallenge):
+    """RFC 7636 with S256 only (plain is refused), and required of public clients
+    already at the authorization endpoint."""
+
+    SUPPORTED_CODE_CHALLENGE_METHOD = ["S256"]
+
+    def validate_code_challenge(self, grant, redirect_uri):
+        data = grant.request.payload.data
+        if grant.client.public and not data.get("code_challenge"):
+            raise InvalidRequestError("Public clients must use PKCE (code_challenge, S256).",
+                                      redirect_uri=redirect_uri)
+        if data.get("code_challenge") and not data.get("code_challenge_method"):
+            # RFC 7636 defaults to plain, which we do not accept.
+            raise InvalidRequestError("code_challenge_method must be S256.",
+                                      redirect_uri=redirect_uri)
+        try:
+            super().validate_code_challenge(grant, redirect_uri)
+        except InvalidRequestError as error:
+            error.redirect_uri = redirect_uri
+            raise
+
+    def get_authorization_code_challenge(self, authorization_code):
+        return authorization_code.code_challenge
+
+    def get_authorization_code_challenge_method(self, authorization_code):
+        return authorization_code.code_challenge_method
+
+
+def nonce_key(client_id, nonce):
+    return "nonce:" + hashlib.sha256(f"{client_id}\0{nonce}".encode()).hexdigest()
+
+
+class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
+    TOKEN_ENDPOINT_AUTH_METHODS = SECRET_OR_PUBLIC
+    AUTHORIZATION_CODE_LENGTH = 43
+
+    def save_authorization_code(self, code, request):
+        # ``request.login`` is set by the authorization pipeline before it issues a code.
+        login = request.login
+        data = request.payload.data
+        record = {
+            "client_id": request.client.client_id,
+            "redirect_uri": request.payload.redirect_uri,
+            "scope": request.payload.scope,
+            "nonce": data.get("nonce"),
+            "code_challenge": data.get("code_challenge"),
+            "code_challenge_method": data.get("code_challenge_method"),
+            "uid": request.user.id,
+            "sid": login.sid,
+            "auth_time": login.auth_time,
+            "acr": login.acr,
+            "amr": login.amr,
+            "fam": login.family,
+        }
+        if record["nonce"]:
+            ttl = current_app.config["CODE_TTL"] + current_app.config["ID_TOKEN_TTL"]
+            store().add(nonce_key(record["client_id"], record["nonce"]), "1", ttl)
+        save_code(code, record)
+
+    def query_authorization_code(self, code, client):
+        return consume_code(code, client)
+
+    def delete_authorization_code(self, authorization_code):
+        pass  # already taken out of the store by query_authorization_code
+
+    def authenticate_user(self, authorization_code):
+        return _active_user(authorization_code.user_id)
+
+    def create_token_response(self):
+        result = super().create_token_response()
+        db.session.commit()  # the refresh token added by save_token
+        return result
+
+
+class OpenIDCode(oidc_grants.OpenIDCode):
+    """The ID token: signed with the active key of the client's algorithm."""
+
+    def exists_nonce(self, nonce, request):
+        return store().get(nonce_key(request.payload.client_id, nonce)) is not None
+
+    def resolve_client_private_key(self, client):
+        return current_app.extensions["idp_keys"].signing_key(self.get_client_algorithm(client))
+
+    def get_client_algorithm(self, client):
+        return client.id_token_signed_response_alg or "RS256"
+
+    def get_encode_header(self, client):
+        key = self.resolve_client_private_key(client)
+        return {"alg": self.get_client_algorithm(client), "kid": key.kid, "typ": "JWT"}
+
+    def get_client_claims(self, client):
+        now = int(time.time())
+        return {"iss": current_app.config["ISSUER"], "aud": [client.client_id],
+                "iat": now, "exp": now + current_app.config["ID_TOKEN_TTL"]}
+
+    def get_authorization_code_claims(self, authorization_code):
+        claims = super().get_authorization_code_claims(authorization_code)
+        claims["sid"] = authorization_code.data["sid"]
+        return claims
+
+    def generate_user_info(self, user, scope):
+        return user_claims(user, scope)
+
+
+class RefreshTokenGrant(grants.RefreshTokenGrant):
+    TOKEN_ENDPOINT_AUTH_METHODS = SECRET_OR_PUBLIC
+    INCLUDE_NEW_REFRESH_TOKEN = True  # rotation
+
+    def authenticate_refresh_token(self, refresh_token):
+        row = query_refresh_token(refresh_token)
+        if row is None or row.revoked_at is not None or row.is_expired():
+            return None
+        if row.rotated_at is not None:
+            self._reuse_detected(row)
+            return None
+        return row
+
+    def authenticate_user(self, refresh_token):
+        return _active_user(refresh_token.user_id)
+
+    def revoke_old_credential(self, refresh_token):
+        # Conditional update: of two concurrent refreshes only one may win.
+        done = db.session.execute(
+            db.update(RefreshToken)
+            .where(RefreshToken.id == refresh_token.id, RefreshToken.rotated_at.is_(None))
+            .values(rotated_at=utcnow())
+        ).rowcount
+        if done != 1:
+            db.session.rollback()
+            self._reuse_detected(refresh_token)
+            raise InvalidGrantError("Refresh token already used.")
+        db.session.commit()
+
+    def _reuse_detected(self, row):
+        revoke_family(row.family)
+        audit.record("refresh_token_reused", user_id=row.user_id,
+                     actor="client:" + row.client_id, family=row.family)
+
+
+class ClientCredentialsGrant(grants.ClientCredentialsGrant):
+    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]

@@ -1,0 +1,159 @@
+"""The Authlib authorization server and the endpoints registered on it."""
+
+from authlib.integrations.flask_oauth2 import AuthorizationServer as FlaskAuthorizationServer
+from authlib.integrations.flask_oauth2 import ResourceProtector
+from authlib.oauth2.rfc6749 import OAuth2Request
+from authlib.oauth2.rfc6750 import BearerTokenValidator as BaseBearerTokenValidator
+from authlib.oauth2.rfc7009 import RevocationEndpoint as BaseRevocationEndpoint
+from authlib.oauth2.rfc7662 import IntrospectionEndpoint as BaseIntrospectionEndpoint
+from authlib.oauth2.rfc9207 import IssuerParameter as BaseIssuerParameter
+from authlib.oidc.core import UserInfoEndpoint as BaseUserInfoEndpoint
+from authlib.oidc.rpinitiated import EndSessionEndpoint as BaseEndSessionEndpoint
+from flask import current_app
+
+from ..extensions import db
+from . import grants
+from .claims import SCOPES_SUPPORTED, user_claims
+from .models import OAuthClient
+from .tokens import (AccessToken, query_access_token, query_refresh_token, revoke_access_token,
+                     revoke_family, save_token)
+
+
+def query_client(client_id):
+    if not client_id or len(client_id) > 64:
+        return None
+    return db.session.execute(
+        db.select(OAuthClient).filter_by(client_id=client_id)
+    ).scalar_one_or_none()
+
+
+class AuthorizationServer(FlaskAuthorizationServer):
+    def create_oauth2_request(self, request):
+        # The authorization pipeline resumes stored requests (after login or
+        # consent); those arrive here as ready OAuth2Request objects.
+        if isinstance(request, OAuth2Request):
+            return request
+        return super().create_oauth2_request(request)
+
+
+class IssuerParameter(BaseIssuerParameter):
+    """RFC 9207: ``iss`` in every authorization response."""
+
+    def get_issuer(self):
+        return current_app.config["ISSUER"]
+
+
+def _query_any_token(token_string, hint):
+    if hint == "refresh_token":
+        return query_refresh_token(token_string) or query_access_token(token_string)
+    return query_access_token(token_string) or query_refresh_token(token_string)
+
+
+class RevocationEndpoint(BaseRevocationEndpoint):
+    CLIENT_AUTH_METHODS = grants.SECRET_OR_PUBLIC
+
+    def query_token(self, token_string, token_type_hint):
+        return _query_any_token(token_string, token_type_hint)
+
+    def revoke_token(self, token, request):
+        if isinstance(token, AccessToken):
+            revoke_access_token(token)
+        else:
+            # Revoking a refresh token revokes its whole grant (RFC 7009 2.1).
+            revoke_family(token.family)
+
+
+class IntrospectionEndpoint(BaseIntrospectionEndpoint):
+    CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+
+    def query_token(self, token_string, token_type_hint):
+        return _query_any_token(token_string, token_type_hint)
+
+    def check_permission(self, token, client, request):
+        # A client may introspect the tokens issued to it.
+        return token.check_client(client)
+
+    def introspect_token(self, token):
+        issuer = current_app.config["ISSUER"]
+        if isinstance(token, AccessToken):
+            r = token.record
+            payload = {"active": True, "client_id": r["client_id"], "scope": r["scope"],
+                       "token_type": "Bearer", "exp": r["exp"], "iat": r["iat"], "iss": issuer}
+            if "sub" in r:
+                payload.update(sub=r["sub"], aud=r["client_id"], acr=r["acr"],
+                               auth_time=r["auth_time"])
+            return payload
+        from ..timeutil import epoch
+        return {"active": True, "client_id": token.client_id, "scope": token.scope,
+                "token_type": "refresh_token", "exp": epoch(token.expires_at),
+                "iat": epoch(token.issued_at), "iss": issuer, "acr": token.acr,
+                "auth_time": token.auth_time, "sub": _sub_of(token.user_id)}
+
+
+def _sub_of(user_id):
+    from ..accounts.models import User
+
+    user = db.session.get(User, user_id)
+    return user.sub if user else None
+
+
+class BearerTokenValidator(BaseBearerTokenValidator):
+    def authenticate_token(self, token_string):
+        return query_access_token(token_string)
+
+
+class UserInfoEndpoint(BaseUserInfoEndpoint):
+    def __call__(self, request):
+        token = self.resource_protector.acquire_token("openid")
+        user = token.get_user()
+        if user is None:
+            from authlib.oauth2.rfc6750 import InvalidTokenError
+            raise InvalidTokenError()
+        return 200, dict(user_claims(user, token.get_scope())), [
+            ("Content-Type", "application/json"), ("Cache-Control", "no-store")]
+
+    def get_issuer(self):
+        return current_app.config["ISSUER"]
+
+
+class EndSessionEndpoint(BaseEndSessionEndpoint):
+    def get_server_jwks(self):
+        return current_app.extensions["idp_keys"].keyset()
+
+    def is_post_logout_redirect_uri_legitimate(self, request, uri, client, logout_hint):
+        # Exact match with a registered URI of the named client is checked first.
+        return True
+
+    def end_session(self, end_session_request):
+        from ..authn.views import log_out_current
+
+        log_out_current(reason="rp_initiated")
+
+
+def init_app(app):
+    """Build this app's authorization server (one per app, so tests can differ)."""
+    app.config["OAUTH2_TOKEN_EXPIRES_IN"] = {
+        "authorization_code": app.config["ACCESS_TOKEN_TTL"],
+        "refresh_token": app.config["ACCESS_TOKEN_TTL"],
+        "client_credentials": app.config["ACCESS_TOKEN_TTL"],
+    }
+    app.config["OAUTH2_REFRESH_TOKEN_GENERATOR"] = True
+    app.config["OAUTH2_SCOPES_SUPPORTED"] = SCOPES_SUPPORTED
+    server = AuthorizationServer()
+    server.init_app(app, query_client=query_client, save_token=save_token)
+    require_token = ResourceProtector()
+    require_token.register_token_validator(BearerTokenValidator())
+    server.register_grant(grants.AuthorizationCodeGrant,
+                          [grants.PKCE(required=True), grants.OpenIDCode(require_nonce=False)])
+    server.register_grant(grants.RefreshTokenGrant)
+    server.register_grant(grants.ClientCredentialsGrant)
+    server.register_endpoint(RevocationEndpoint)
+    server.register_endpoint(IntrospectionEndpoint)
+    server.register_endpoint(UserInfoEndpoint(resource_protector=require_token))
+    server.register_endpoint(EndSessionEndpoint)
+    server.register_extension(IssuerParameter())
+    app.extensions["idp_oauth"] = server
+
+
+def oauth_server():
+    return current_app.extensions["idp_oauth"]

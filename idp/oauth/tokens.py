@@ -1,0 +1,151 @@
+"""Access tokens (opaque, kept in the short-lived store under their digest),
+refresh tokens (in the database, rotated in families) and their revocation.
+
+Every user token belongs to a *family*: the tokens that descend from one
+authorization code. Revoking a family (code reuse, refresh-token reuse, logout)
+kills its refresh tokens and the access tokens still alive."""
+
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+
+from authlib.oauth2.rfc6749 import TokenMixin
+from flask import current_app
+
+from ..accounts.models import User
+from ..extensions import db, store
+from ..store import get_json, set_json
+from ..timeutil import utcnow
+from .models import OAuthClient, RefreshToken, digest
+
+
+def new_family():
+    return secrets.token_hex(16)
+
+
+@dataclass
+class AccessToken(TokenMixin):
+    """An access token record read back from the store."""
+
+    key: str
+    record: dict
+
+    def get_scope(self):
+        return self.record["scope"]
+
+    def check_client(self, client):
+        return self.record["client_id"] == client.get_client_id()
+
+    def get_expires_in(self):
+        return max(0, self.record["exp"] - int(time.time()))
+
+    def is_expired(self):
+        return self.record["exp"] <= time.time()
+
+    def is_revoked(self):
+        return False  # revoked tokens are deleted from the store
+
+    def get_user(self):
+        uid = self.record.get("uid")
+        if uid is None:
+            return None
+        user = db.session.get(User, uid)
+        return user if user is not None and user.active else None
+
+    def get_client(self):
+        return db.session.execute(
+            db.select(OAuthClient).filter_by(client_id=self.record["client_id"])
+        ).scalar_one_or_none()
+
+
+def save_token(token, request):
+    """Authlib's ``save_token``: store the access token, add the refresh token.
+
+    The refresh-token row is added to the session; the grant commits."""
+    cfg = current_app.config
+    client = request.client
+    user = request.user
+    context = token_context(request)
+    now = int(time.time())
+    record = {
+        "client_id": client.client_id,
+        "scope": token.get("scope", ""),
+        "iat": now,
+        "exp": now + int(token["expires_in"]),
+    }
+    if user is not None:
+        record.update(uid=user.id, sub=user.sub, fam=context["family"], sid=context.get("sid"),
+                      acr=context.get("acr"), auth_time=context.get("auth_time"))
+    key = "at:" + digest(token["access_token"])
+    set_json(store(), key, record, token["expires_in"])
+    if user is None:
+        return
+    store().sadd("fam:" + context["family"], key, cfg["ACCESS_TOKEN_TTL"])
+    if context.get("sid"):
+        store().sadd("sid:" + context["sid"], context["family"], cfg["ACCESS_TOKEN_TTL"])
+    if token.get("refresh_token"):
+        db.session.add(RefreshToken(
+            token_digest=digest(token["refresh_token"]), family=context["family"],
+            client_id=client.client_id, user_id=user.id, sid=context.get("sid"),
+            scope=record["scope"], auth_time=context["auth_time"], acr=context.get("acr"),
+            amr=context.get("amr") or [],
+            expires_at=utcnow() + timedelta(seconds=cfg["REFRESH_TOKEN_TTL"]),
+        ))
+
+
+def token_context(request):
+    """Who logged in, how and when: carried from the code or the refresh token."""
+    code = getattr(request, "authorization_code", None)
+    if code is not None:
+        return code.context()
+    refresh = getattr(request, "refresh_token", None)
+    if refresh is not None:
+        return {"family": refresh.family, "sid": refresh.sid, "acr": refresh.acr,
+                "amr": refresh.amr, "auth_time": refresh.auth_time}
+    return {"family": new_family()}
+
+
+def query_access_token(token_string):
+    if not token_string:
+        return None
+    key = "at:" + digest(token_string)
+    record = get_json(store(), key)
+    return AccessToken(key, record) if record else None
+
+
+def query_refresh_token(token_string):
+    if not token_string:
+        return None
+    return db.session.execute(
+        db.select(RefreshToken).filter_by(token_digest=digest(token_string))
+    ).scalar_one_or_none()
+
+
+def revoke_access_token(token):
+    store().delete(token.key)
+
+
+def revoke_family(family):
+    """Revoke every token descended from one authorization code."""
+    now = utcnow()
+    db.session.execute(
+        db.update(RefreshToken)
+        .where(RefreshToken.family == family, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+    keys = store().smembers("fam:" + family)
+    store().delete(*keys, "fam:" + family)
+    db.session.commit()
+
+
+def revoke_session_tokens(sid):
+    """Revoke the tokens issued in one login session (at logout)."""
+    families = set(store().smembers("sid:" + sid))
+    families.update(db.session.execute(
+        db.select(RefreshToken.family).where(RefreshToken.sid == sid,
+                                             RefreshToken.revoked_at.is_(None))
+    ).scalars())
+    for family in families:
+        revoke_family(family)
+    store().delete("sid:" + sid)

@@ -1,0 +1,203 @@
+"""HTTP endpoints of the OpenID Provider: discovery, JWKS, authorize (with its
+resume and consent steps), token, userinfo, revocation, introspection, logout."""
+
+import json
+
+from flask import (Blueprint, Response, current_app, redirect, render_template, request,
+                   session, url_for)
+from flask_babel import gettext as _
+from flask_wtf import FlaskForm
+from flask_wtf.csrf import CSRFError, validate_csrf
+from wtforms import SubmitField
+
+from .. import audit
+from ..authn.views import current_login
+from ..extensions import csrf
+from ..trust.levels import ACR_VALUES_SUPPORTED
+from . import authorize as pipeline
+from .claims import CLAIMS_SUPPORTED, SCOPES_SUPPORTED
+from .server import oauth_server
+
+bp = Blueprint("oauth", __name__)
+
+# Endpoints that carry no cookies, so any origin may call them from a browser.
+CORS_ENDPOINTS = {"oauth.discovery", "oauth.jwks", "oauth.token", "oauth.userinfo",
+                  "oauth.revoke"}
+
+
+@bp.after_request
+def cors(response):
+    if request.endpoint in CORS_ENDPOINTS:
+        response.headers["Access-Control-Allow-Origin"] = "*"
+        response.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type"
+    return response
+
+
+def discovery_document(issuer):
+    return {
+        "issuer": issuer,
+        "authorization_endpoint": issuer + "/authorize",
+        "token_endpoint": issuer + "/token",
+        "userinfo_endpoint": issuer + "/userinfo",
+        "jwks_uri": issuer + "/jwks.json",
+        "revocation_endpoint": issuer + "/revoke",
+        "introspection_endpoint": issuer + "/introspect",
+        "end_session_endpoint": issuer + "/logout",
+        "scopes_supported": SCOPES_SUPPORTED,
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["RS256", "ES256"],
+        "token_endpoint_auth_methods_supported": [
+            "client_secret_basic", "client_secret_post", "none"],
+        "revocation_endpoint_auth_methods_supported": [
+            "client_secret_basic", "client_secret_post", "none"],
+        "introspection_endpoint_auth_methods_supported": [
+            "client_secret_basic", "client_secret_post"],
+        "code_challenge_methods_supported": ["S256"],
+        "claims_supported": CLAIMS_SUPPORTED,
+        "claim_types_supported": ["normal"],
+        "claims_parameter_supported": True,
+        "request_parameter_supported": False,
+        "request_uri_parameter_supported": False,
+        "acr_values_supported": ACR_VALUES_SUPPORTED,
+        "prompt_values_supported": ["none", "login", "consent"],
+        "ui_locales_supported": ["sl", "en"],
+        "claims_locales_supported": ["sl", "en"],
+        "authorization_response_iss_parameter_supported": True,
+    }
+
+
+def _json(body, max_age):
+    return Response(body, mimetype="application/json",
+                    headers={"Cache-Control": f"public, max-age={max_age}"})
+
+
+@bp.get("/.well-known/openid-configuration")
+def discovery():
+    cache = current_app.extensions.setdefault("idp_discovery", {})
+    if "body" not in cache:
+        cache["body"] = json.dumps(discovery_document(current_app.config["ISSUER"]))
+    return _json(cache["body"], 3600)
+
+
+@bp.get("/jwks.json")
+def jwks():
+    return _json(current_app.extensions["idp_keys"].jwks_json(), 300)
+
+
+@bp.route("/authorize", methods=["GET", "POST"])
+@csrf.exempt  # RPs may POST authorization requests (OIDC Core 3.1.2.1)
+def authorize():
+    params = request.values.to_dict(flat=False)
+    return pipeline.authorize(current_login(), request_params=params)
+
+
+@bp.get("/authorize/resume/<iid>")
+def resume(iid):
+    interaction = pipeline.load_interaction(iid)
+    if interaction is None:
+        return render_template("interaction_expired.html"), 400
+    return pipeline.authorize(current_login(), iid=iid, interaction=interaction)
+
+
+class DecisionForm(FlaskForm):
+    allow = SubmitField()
+    deny = SubmitField()
+
+
+@bp.route("/authorize/consent/<iid>", methods=["GET", "POST"])
+def consent(iid):
+    interaction = pipeline.load_interaction(iid)
+    login = current_login()
+    if interaction is None:
+        return render_template("interaction_expired.html"), 400
+    if login is None:
+        return redirect(url_for("authn.login", interaction=iid))
+    scopes = dict(interaction["params"]).get("scope", [""])[0].split()
+    form = DecisionForm()
+    if form.validate_on_submit():
+        if form.allow.data:
+            pipeline.record_consent(login.user, interaction["client_id"], " ".join(scopes))
+            audit.record("consent_granted", user_id=login.user_id, ip=request.remote_addr,
+                         client_id=interaction["client_id"], scope=" ".join(scopes))
+            interaction["consent"] = "granted"
+        else:
+            interaction["consent"] = "denied"
+        pipeline.save_interaction(iid, interaction)
+        return redirect(url_for("oauth.resume", iid=iid))
+    return render_template("consent.html", form=form, client_name=interaction["client_name"],
+                           scopes=[s for s in scopes if s != "openid"], user=login.user)
+
+
+class AbortForm(FlaskForm):
+    pass
+
+
+@bp.post("/authorize/abort/<iid>")
+def abort(iid):
+    """The person cancelled: the RP gets ``access_denied``."""
+    interaction = pipeline.load_interaction(iid)
+    if interaction is None:
+        return render_template("interaction_expired.html"), 400
+    interaction["consent"] = "denied"
+    pipeline.save_interaction(iid, interaction)
+    return redirect(url_for("oauth.resume", iid=iid))
+
+
+@bp.post("/token")
+@csrf.exempt
+def token():
+    return oauth_server().create_token_response()
+
+
+@bp.route("/userinfo", methods=["GET", "POST"])
+@csrf.exempt
+def userinfo():
+    return oauth_server().create_endpoint_response("userinfo")
+
+
+@bp.post("/revoke")
+@csrf.exempt
+def revoke():
+    return oauth_server().create_endpoint_response("revocation")
+
+
+@bp.post("/introspect")
+@csrf.exempt
+def introspect():
+    return oauth_server().create_endpoint_response("introspection")
+
+
+@bp.route("/logout", methods=["GET", "POST"])
+@csrf.exempt  # RPs may POST here; our own confirmation form is checked by hand
+def logout():
+    """RP-initiated logout: immediate with a valid id_token_hint, else confirmed."""
+    from authlib.oauth2.rfc6749.errors import OAuth2Error
+
+    server = oauth_server()
+    try:
+        end_request = server.validate_endpoint_request("end_session")
+    except OAuth2Error as error:
+        return render_template("oauth_error.html", error=error.error,
+                               description=error.get_error_description()), 400
+    confirmed = False
+    if request.method == "POST" and "csrf_token" in request.form:
+        try:
+            validate_csrf(request.form["csrf_token"])
+            confirmed = True
+        except CSRFError:
+            return render_template("error.html", code=400,
+                                   message=_("The form has expired. Please try again.")), 400
+        except Exception:  # wtforms ValidationError: missing or wrong token
+            return render_template("error.html", code=400,
+                                   message=_("The form has expired. Please try again.")), 400
+    if end_request.needs_confirmation and not confirmed and current_login() is not None:
+        return render_template("logout_confirm.html", form=AbortForm(),
+                               params=request.values,
+                               client_name=end_request.client.name if end_request.client else None)
+    response = server.create_endpoint_response("end_session", end_request)
+    if response is not None:
+        return response
+    return render_template("logged_out.html")

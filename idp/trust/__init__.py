@@ -1,0 +1,1 @@
+"""Trust levels (eIDAS LoA) and the acr computation."""

@@ -1,0 +1,36 @@
+"""Response hardening shared by every page: security headers and caching."""
+
+from flask import request, url_for
+from flask_babel import get_locale
+
+CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+       "object-src 'none'; base-uri 'none'; frame-ancestors 'none'")
+
+
+def init_app(app):
+    secure = app.config["ISSUER"].startswith("https://")
+
+    @app.context_processor
+    def language_switch():
+        def language_url(lang):
+            args = {k: v for k, v in request.args.items() if k != "lang"}
+            if request.endpoint is None:
+                return "?lang=" + lang
+            return url_for(request.endpoint, **(request.view_args or {}), **args, lang=lang)
+        return {"language_url": language_url, "get_locale": get_locale}
+
+    @app.after_request
+    def security_headers(response):
+        headers = response.headers
+        headers.setdefault("X-Content-Type-Options", "nosniff")
+        headers.setdefault("Referrer-Policy", "no-referrer")
+        if response.mimetype == "text/html":
+            headers.setdefault("Content-Security-Policy", CSP)
+            headers.setdefault("X-Frame-Options", "DENY")
+            # Pages with forms and personal data are never cached.
+            headers.setdefault("Cache-Control", "no-store")
+        if secure:
+            headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+        if request.endpoint != "static":
+            headers.add("Vary", "Cookie")
+        return response

@@ -1,0 +1,234 @@
+"""Fixtures: every storage-dependent test runs twice, on SQLite with the
+in-process store and on PostgreSQL with Redis (the machine's real services).
+Each test run makes and drops its own database and uses its own Redis prefix."""
+
+import os
+import re
+import secrets
+import socket
+import threading
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from idp import create_app
+from idp.extensions import db
+
+PG_ADMIN_URL = os.environ.get("IDP_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("IDP_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+PASSWORD = "Geslo-Test-1"
+
+
+def _pg_admin(sql):
+    import psycopg
+
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(sql)
+
+
+@pytest.fixture(scope="session")
+def keys_dir(tmp_path_factory):
+    return str(tmp_path_factory.mktemp("keys"))
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgres"])
+def backend(request, tmp_path_factory, keys_dir):
+    """Settings of one storage backend, with a migrated, empty database."""
+    tag = secrets.token_hex(4)
+    instance = tmp_path_factory.mktemp(f"instance-{request.param}")
+    config = {"KEYS_DIR": keys_dir, "SECRET_KEY": "test-" + tag, "TESTING": True}
+    if request.param == "sqlite":
+        config["DATABASE_URL"] = f"sqlite:///{instance}/idp.sqlite3"
+    else:
+        name = f"idp_test_{tag}"
+        _pg_admin(f"CREATE DATABASE {name}")
+        base = PG_ADMIN_URL.rsplit("/", 1)[0]
+        config.update(DATABASE_URL=f"{base}/{name}", REDIS_URL=REDIS_URL,
+                      REDIS_PREFIX=f"idptest:{tag}:")
+    os.environ["IDP_INSTANCE_PATH"] = str(instance)
+    app = create_app(config)
+    with app.app_context():
+        from flask_migrate import upgrade
+
+        upgrade(directory=app.extensions["migrate"].directory)
+        db.engine.dispose()
+    config["BACKEND"] = request.param
+    yield config
+    if request.param == "postgres":
+        app.extensions["idp_store"].clear()
+        redis_client = app.extensions["idp_store"].client
+        for key in redis_client.scan_iter(f"*{tag}*"):  # rate-limit counters
+            redis_client.delete(key)
+        _pg_admin(f"DROP DATABASE IF EXISTS {config['DATABASE_URL'].rsplit('/', 1)[1]} "
+                  "WITH (FORCE)")
+
+
+@pytest.fixture
+def app(backend):
+    app = create_app({**backend, "RATELIMIT_KEY_PREFIX": backend.get("REDIS_PREFIX", "")
+                      + "rl" + secrets.token_hex(3)})
+    with app.app_context():
+        yield app
+        db.session.remove()
+        # Empty every table (children first) and the store, for the next test.
+        for table in reversed(db.metadata.sorted_tables):
+            db.session.execute(table.delete())
+        db.session.commit()
+        db.session.remove()
+        app.extensions["idp_store"].clear()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def make_user(app):
+    from idp.accounts.service import create_user
+
+    def make(**overrides):
+        data = {"email": f"oseba-{secrets.token_hex(3)}@example.si", "password": PASSWORD,
+                "phone": "041 123 123"}
+        data.update(overrides)
+        return create_user(**data)
+
+    return make
+
+
+@pytest.fixture
+def make_client(app):
+    from idp.oauth.clients import create_client
+
+    def make(**overrides):
+        data = {"name": "E-banka", "redirect_uris": ["https://rp.example/cb"],
+                "post_logout_redirect_uris": ["https://rp.example/bye"], "first_party": True}
+        data.update(overrides)
+        return create_client(**data)
+
+    return make
+
+
+# -- helpers used by the protocol tests --------------------------------------------
+
+def csrf_token(html):
+    match = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html)
+    assert match, "no CSRF token on the page"
+    return match.group(1)
+
+
+def query_of(location):
+    return {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
+
+
+def pkce_pair():
+    from authlib.oauth2.rfc7636 import create_s256_code_challenge
+
+    verifier = secrets.token_urlsafe(48)
+    return verifier, create_s256_code_challenge(verifier)
+
+
+class Flow:
+    """Drives /authorize → login → back to the RP with the Flask test client."""
+
+    def __init__(self, client, oauth_client):
+        self.http = client
+        self.oauth_client = oauth_client
+        self.verifier, self.challenge = pkce_pair()
+
+    def params(self, **extra):
+        params = {"response_type": "code", "client_id": self.oauth_client.client_id,
+                  "redirect_uri": self.oauth_client.redirect_uris[0],
+                  "scope": "openid profile email phone", "state": "st-" + secrets.token_hex(4),
+                  "nonce": "n-" + secrets.token_hex(4), "code_challenge": self.challenge,
+                  "code_challenge_method": "S256"}
+        params.update(extra)
+        return {k: v for k, v in params.items() if v is not None}
+
+    def start(self, **extra):
+        return self.http.get("/authorize", query_string=self.params(**extra))
+
+    def login(self, response, email, password=PASSWORD):
+        """From a redirect to the login page, log in; returns the response after it."""
+        assert response.status_code == 302, response.data
+        page = self.http.get(response.headers["Location"])
+        assert page.status_code == 200
+        html = page.get_data(as_text=True)
+        iid = re.search(r'name="interaction"[^>]*value="([^"]*)"', html)
+        return self.http.post("/login", data={
+            "csrf_token": csrf_token(html), "email": email, "password": password,
+            "interaction": iid.group(1) if iid else ""})
+
+    def follow_to_rp(self, response):
+        """Follow our own redirects until one leaves for the RP."""
+        for _ in range(5):
+            assert response.status_code == 302, response.get_data(as_text=True)[:500]
+            location = response.headers["Location"]
+            if not location.startswith("/") and not location.startswith("http://localhost/"):
+                return query_of(location), location
+            response = self.http.get(location)
+        raise AssertionError("too many redirects")
+
+    def code(self, email, **extra):
+        params, _ = self.follow_to_rp(self.login(self.start(**extra), email))
+        assert "code" in params, params
+        return params
+
+    def exchange(self, code, secret=None, verifier=None, **extra):
+        data = {"grant_type": "authorization_code", "code": code,
+                "redirect_uri": self.oauth_client.redirect_uris[0],
+                "code_verifier": verifier or self.verifier}
+        data.update(extra)
+        auth = (self.oauth_client.client_id, secret) if secret else None
+        if auth is None:
+            data["client_id"] = self.oauth_client.client_id
+        return self.http.post("/token", data={k: v for k, v in data.items() if v is not None},
+                              auth=auth)
+
+
+@pytest.fixture
+def flow(client):
+    return lambda oauth_client: Flow(client, oauth_client)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class LiveServer:
+    def __init__(self, wsgi_app, port):
+        from werkzeug.serving import make_server
+
+        self.url = f"http://127.0.0.1:{port}"
+        self.server = make_server("127.0.0.1", port, wsgi_app, threaded=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self):
+        self.server.shutdown()
+
+
+@pytest.fixture
+def live_idp(backend):
+    """The IdP served over real HTTP on a free loopback port (its own issuer)."""
+    port = free_port()
+    app = create_app({**backend, "ISSUER": f"http://127.0.0.1:{port}"})
+    server = LiveServer(app, port)
+    server.app = app
+    yield server
+    server.stop()
+    with app.app_context():
+        for table in reversed(db.metadata.sorted_tables):
+            db.session.execute(table.delete())
+        db.session.commit()
+        db.session.remove()
+        app.extensions["idp_store"].clear()
+        db.engine.dispose()
