@@ -18,9 +18,9 @@ bp = Blueprint("authn", __name__)
 
 def current_login():
     """The live login session of this browser, or None (cached per request)."""
-    if "idp_login" not in g:
-        g.idp_login = load_session(session.get("sid"))
-    return g.idp_login
+    if "idp.login" not in request.environ:
+        request.environ["idp.login"] = load_session(session.get("sid"))
+    return request.environ["idp.login"]
 
 
 def log_out_current(reason):
@@ -28,7 +28,7 @@ def log_out_current(reason):
     if login is not None:
         end_session(login, reason, ip=request.remote_addr)
     _restart_session()
-    g.idp_login = None
+    request.environ["idp.login"] = None
 
 
 def _restart_session(**keep):
@@ -36,6 +36,7 @@ def _restart_session(**keep):
     kept = {k: session[k] for k in ("lang", "bid") if k in session}
     session.clear()
     session.update(kept, **keep)
+    g.pop("csrf_token", None)  # Flask-WTF's per-request copy of the old token
 
 
 class LoginForm(FlaskForm):
@@ -76,7 +77,7 @@ def login():
             started = start_session(result.user, [PASSWORD_AMR], LOW, ip=request.remote_addr,
                                     user_agent=request.user_agent.string)
             session["sid"] = started.id
-            g.idp_login = started
+            request.environ["idp.login"] = started
             if interaction:
                 interaction["login_sid"] = started.public_id
                 save_interaction(iid, interaction)

@@ -1,0 +1,1 @@
+"""Demo relying parties that log in through the IdP."""

@@ -1,0 +1,3 @@
+from clients.ebank import create_app
+
+app = create_app()
