@@ -35,14 +35,13 @@ def create_app(test_config=None):
 
 
 def _init_extensions(app):
-    from .extensions import babel, csrf, db, limiter, migrate, select_locale
+    from .extensions import babel, csrf, db, migrate, select_locale
     from .store import create_store
 
     db.init_app(app)
     migrate.init_app(app, db, directory=os.path.join(HERE, "migrations"), render_as_batch=True)
     csrf.init_app(app)
     babel.init_app(app, locale_selector=select_locale)
-    limiter.init_app(app)
     app.extensions["idp_store"] = create_store(app.config)
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         _tune_sqlite(app)
@@ -93,3 +92,14 @@ def _init_blueprints(app):
     oauth_server.init_app(app)
     app.register_blueprint(authn_views.bp)
     app.register_blueprint(oauth_views.bp)
+    _init_rate_limits(app)
+
+
+def _init_rate_limits(app):
+    """Per-IP limits on what people type (one limiter per app, Redis-backed when set)."""
+    from flask_limiter import Limiter
+    from flask_limiter.util import get_remote_address
+
+    limiter = Limiter(key_func=get_remote_address, app=app)
+    login_limit = limiter.limit(lambda: app.config["LOGIN_RATE_LIMIT"], methods=["POST"])
+    app.view_functions["authn.login"] = login_limit(app.view_functions["authn.login"])

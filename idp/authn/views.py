@@ -1,6 +1,6 @@
 """The login page, the signed-in home page, and the current login session."""
 
-from flask import (Blueprint, current_app, g, redirect, render_template, request, session,
+from flask import (Blueprint, g, redirect, render_template, request, session,
                    url_for)
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
@@ -8,7 +8,6 @@ from wtforms import EmailField, HiddenField, PasswordField, SubmitField
 from wtforms.validators import DataRequired, Length
 
 from ..accounts.service import check_password
-from ..extensions import limiter
 from ..trust.levels import LOW
 from . import PASSWORD_AMR
 from .sessions import end_session, load_session, start_session
@@ -48,12 +47,7 @@ class LoginForm(FlaskForm):
     submit = SubmitField(_l("Log in"))
 
 
-def _login_rate_limit():
-    return current_app.config["LOGIN_RATE_LIMIT"]
-
-
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(_login_rate_limit, methods=["POST"])
 def login():
     from ..oauth.authorize import load_interaction, save_interaction
 

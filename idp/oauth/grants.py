@@ -123,7 +123,7 @@ class OpenIDCode(oidc_grants.OpenIDCode):
 
     def get_client_claims(self, client):
         now = int(time.time())
-        return {"iss": current_app.config["ISSUER"], "aud": [client.client_id],
+        return {"iss": current_app.config["ISSUER"], "aud": client.client_id,
                 "iat": now, "exp": now + current_app.config["ID_TOKEN_TTL"]}
 
     def get_authorization_code_claims(self, authorization_code):

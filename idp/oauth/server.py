@@ -1,8 +1,12 @@
 """The Authlib authorization server and the endpoints registered on it."""
 
+import binascii
+import json
+
 from authlib.integrations.flask_oauth2 import AuthorizationServer as FlaskAuthorizationServer
 from authlib.integrations.flask_oauth2 import ResourceProtector
 from authlib.oauth2.rfc6749 import OAuth2Request
+from authlib.oauth2.rfc6749.errors import InvalidClientError
 from authlib.oauth2.rfc6750 import BearerTokenValidator as BaseBearerTokenValidator
 from authlib.oauth2.rfc7009 import RevocationEndpoint as BaseRevocationEndpoint
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint as BaseIntrospectionEndpoint
@@ -28,6 +32,28 @@ def query_client(client_id):
 
 
 class AuthorizationServer(FlaskAuthorizationServer):
+    def authenticate_client(self, request, methods, endpoint="token"):
+        try:
+            return super().authenticate_client(request, methods, endpoint)
+        except (UnicodeDecodeError, binascii.Error):
+            # Authlib decodes the Basic credentials as UTF-8; garbage is a bad client.
+            raise InvalidClientError(description="Malformed client credentials.") from None
+
+    def handle_error_response(self, request, error):
+        response = super().handle_error_response(request, error)
+        header = response.headers.get("WWW-Authenticate", "")
+        if header.lower().startswith("bearer"):
+            # RFC 6750 3: the scheme is "Bearer"; a request without any token gets
+            # no error code in the challenge.
+            if error.error == "missing_authorization":
+                response.headers["WWW-Authenticate"] = (
+                    f'Bearer realm="{current_app.config["ISSUER"]}"')
+                response.set_data(json.dumps({"error": "invalid_token",
+                                              "error_description": "No access token."}))
+            else:
+                response.headers["WWW-Authenticate"] = "Bearer" + header[len("bearer"):]
+        return response
+
     def create_oauth2_request(self, request):
         # The authorization pipeline resumes stored requests (after login or
         # consent); those arrive here as ready OAuth2Request objects.
