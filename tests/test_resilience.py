@@ -1,0 +1,57 @@
+"""A database or Redis that goes away: a clear 503, never a 500 or a stack trace."""
+
+import pytest
+
+from conftest import free_port
+from idp import create_app
+
+
+@pytest.fixture
+def broken_redis_app(backend):
+    if backend["BACKEND"] != "postgres":
+        pytest.skip("Redis is only used on the PostgreSQL backend")
+    dead = f"redis://127.0.0.1:{free_port()}/0"
+    return create_app({**backend, "REDIS_URL": dead, "RATELIMIT_STORAGE_URI": "memory://"})
+
+
+@pytest.fixture
+def broken_db_app(keys_dir, tmp_path):
+    dead = f"postgresql://postgres@127.0.0.1:{free_port()}/nowhere"
+    return create_app({"KEYS_DIR": keys_dir, "SECRET_KEY": "x", "DATABASE_URL": dead,
+                       "SQLALCHEMY_ENGINE_OPTIONS": {"connect_args": {"connect_timeout": 2}}})
+
+
+def test_redis_down_gives_503_pages_and_oauth_errors(app, broken_redis_app):
+    from idp.oauth.clients import create_client
+
+    http = broken_redis_app.test_client()
+    with broken_redis_app.app_context():  # the database still works
+        rp, secret = create_client("E-banka", ["https://rp.example/cb"], first_party=True)
+        client_id, redirect_uri = rp.client_id, rp.redirect_uris[0]
+    response = http.get("/authorize", query_string={
+        "response_type": "code", "client_id": client_id, "redirect_uri": redirect_uri,
+        "scope": "openid", "code_challenge": "a" * 43, "code_challenge_method": "S256"})
+    assert response.status_code == 503
+    assert "Storitev trenutno ni na voljo" in response.get_data(as_text=True)
+    assert "Traceback" not in response.get_data(as_text=True)
+    token = http.post("/token", data={"grant_type": "authorization_code", "code": "x",
+                                      "redirect_uri": redirect_uri, "code_verifier": "a" * 43},
+                      auth=(client_id, secret))
+    assert token.status_code == 503
+    assert token.get_json()["error"] == "temporarily_unavailable"
+
+
+def test_database_down_gives_503_and_static_endpoints_still_work(broken_db_app):
+    http = broken_db_app.test_client()
+    html = http.get("/login").get_data(as_text=True)
+    import re
+
+    csrf = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html).group(1)
+    response = http.post("/login", data={"csrf_token": csrf, "email": "a@example.si",
+                                         "password": "Geslo-Test-1"})
+    assert response.status_code == 503
+    assert "Traceback" not in response.get_data(as_text=True)
+    assert http.get("/.well-known/openid-configuration").status_code == 200
+    assert http.get("/jwks.json").status_code == 200
+    token = http.post("/token", data={"grant_type": "client_credentials"}, auth=("a", "b"))
+    assert token.status_code == 503 and token.get_json()["error"] == "temporarily_unavailable"
