@@ -101,5 +101,6 @@ def _init_rate_limits(app):
     from flask_limiter.util import get_remote_address
 
     limiter = Limiter(key_func=get_remote_address, app=app)
+    app.extensions["idp_limiter"] = limiter  # the decorator holds it only weakly
     login_limit = limiter.limit(lambda: app.config["LOGIN_RATE_LIMIT"], methods=["POST"])
     app.view_functions["authn.login"] = login_limit(app.view_functions["authn.login"])

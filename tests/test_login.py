@@ -150,3 +150,10 @@ def test_unknown_page_is_a_friendly_404(client):
     response = client.get("/nope")
     assert response.status_code == 404
     assert "Ta stran ne obstaja." in response.get_data(as_text=True)
+
+
+def test_login_works_with_rate_limits_switched_off(backend):
+    from idp import create_app
+
+    app = create_app({**backend, "RATELIMIT_ENABLED": False})
+    assert app.test_client().get("/login").status_code == 200
