@@ -34,6 +34,8 @@ DEFAULTS = {
     "LOGIN_LOCKOUT_SECONDS": 900,
     "LOGIN_RATE_LIMIT": "30 per minute; 300 per hour",
     "RATELIMIT_ENABLED": True,
+    # How long a process may use a client's or account's row before reading it again.
+    "CACHE_SECONDS": 5,
     # Number of reverse proxies in front of us whose X-Forwarded-* we trust.
     "TRUSTED_PROXIES": 0,
     "LOG_LEVEL": "INFO",
@@ -55,7 +57,9 @@ def load_settings(app, overrides=None):
     if not cfg.get("DATABASE_URL"):
         cfg["DATABASE_URL"] = "sqlite:///" + os.path.join(app.instance_path, "idp.sqlite3")
     cfg["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(cfg["DATABASE_URL"])
-    cfg.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True})
+    # A pre-ping notices PostgreSQL restarts; a SQLite file cannot go away like that.
+    is_sqlite = cfg["SQLALCHEMY_DATABASE_URI"].startswith("sqlite")
+    cfg.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": not is_sqlite})
     if not cfg.get("SECRET_KEY"):
         cfg["SECRET_KEY"] = _instance_secret(app.instance_path)
 

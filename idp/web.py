@@ -1,7 +1,20 @@
 """Response hardening shared by every page: security headers and caching."""
 
 from flask import request, url_for
+from flask.sessions import SecureCookieSessionInterface
 from flask_babel import get_locale
+
+# Machine endpoints: no cookies, so no session to open or sign.
+STATELESS_PATHS = frozenset({"/token", "/userinfo", "/introspect", "/revoke", "/jwks.json",
+                             "/.well-known/openid-configuration"})
+
+
+class SessionInterface(SecureCookieSessionInterface):
+    def open_session(self, app, request):
+        if request.path in STATELESS_PATHS:
+            return self.null_session_class()
+        return super().open_session(app, request)
+
 
 CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
        "object-src 'none'; base-uri 'none'; frame-ancestors 'none'")
@@ -9,6 +22,7 @@ CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src '
 
 def init_app(app):
     secure = app.config["ISSUER"].startswith("https://")
+    app.session_interface = SessionInterface()
 
     @app.context_processor
     def language_switch():
@@ -21,6 +35,8 @@ def init_app(app):
 
     @app.after_request
     def security_headers(response):
+        if request.path in STATELESS_PATHS:
+            return response  # JSON only; Authlib already sets Cache-Control on tokens
         headers = response.headers
         headers.setdefault("X-Content-Type-Options", "nosniff")
         headers.setdefault("Referrer-Policy", "no-referrer")

@@ -1,7 +1,7 @@
 from datetime import datetime
 import uuid
 
-from sqlalchemy import String
+from sqlalchemy import String, event
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..extensions import db
@@ -37,3 +37,14 @@ class User(db.Model):
     def __repr__(self):
         return f"<User {self.id} {self.sub}>"
 
+
+
+@event.listens_for(User, "after_update")
+@event.listens_for(User, "after_delete")
+def _forget_cached_user(mapper, connection, user):
+    """Changes made in this process are seen by its API requests at once."""
+    from flask import current_app
+
+    cache = current_app.extensions.get("idp_users") if current_app else None
+    if cache is not None:
+        cache.forget(user.id)

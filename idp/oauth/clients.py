@@ -3,6 +3,8 @@
 import secrets
 from urllib.parse import urlsplit
 
+from flask import current_app
+
 from .. import audit
 from ..config import is_loopback
 from ..extensions import db
@@ -70,7 +72,14 @@ def create_client(name, redirect_uris=(), post_logout_redirect_uris=(), public=F
     db.session.add(client)
     audit.record("client_created", actor=actor, commit=False, client_id=client_id)
     db.session.commit()
+    _forget_cached_clients()
     return client, secret
+
+
+def _forget_cached_clients():
+    cache = current_app.extensions.get("idp_clients")
+    if cache is not None:
+        cache.forget()
 
 
 def get_client(client_id):
@@ -86,6 +95,7 @@ def delete_client(client, actor="operator"):
     audit.record("client_deleted", actor=actor, commit=False, client_id=client.client_id)
     db.session.delete(client)
     db.session.commit()
+    _forget_cached_clients()
 
 
 def rotate_secret(client, actor="operator"):
@@ -95,6 +105,7 @@ def rotate_secret(client, actor="operator"):
     client.secret_digest = digest(secret)
     audit.record("client_secret_rotated", actor=actor, commit=False, client_id=client.client_id)
     db.session.commit()
+    _forget_cached_clients()
     return secret
 
 

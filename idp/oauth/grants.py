@@ -15,7 +15,6 @@ from authlib.oidc.core import grants as oidc_grants
 from flask import current_app
 
 from .. import audit
-from ..accounts.models import User
 from ..extensions import db, store
 from ..timeutil import utcnow
 from .claims import user_claims
@@ -27,8 +26,9 @@ SECRET_OR_PUBLIC = ["client_secret_basic", "client_secret_post", "none"]
 
 
 def _active_user(user_id):
-    user = db.session.get(User, user_id)
-    return user if user is not None and user.active else None
+    from .server import query_user
+
+    return query_user(user_id)
 
 
 class PKCE(CodeChallenge):

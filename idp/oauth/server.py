@@ -1,7 +1,9 @@
 """The Authlib authorization server and the endpoints registered on it."""
 
 import binascii
+from functools import cached_property
 import json
+import secrets
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer as FlaskAuthorizationServer
 from authlib.integrations.flask_oauth2 import ResourceProtector
@@ -13,8 +15,12 @@ from authlib.oauth2.rfc7662 import IntrospectionEndpoint as BaseIntrospectionEnd
 from authlib.oauth2.rfc9207 import IssuerParameter as BaseIssuerParameter
 from authlib.oidc.core import UserInfoEndpoint as BaseUserInfoEndpoint
 from authlib.oidc.rpinitiated import EndSessionEndpoint as BaseEndSessionEndpoint
+from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Payload, FlaskOAuth2Request
 from flask import current_app
+from flask import request as flask_request
 
+from ..accounts.models import User
+from ..cache import RowCache
 from ..extensions import db
 from . import grants
 from .claims import SCOPES_SUPPORTED, user_claims
@@ -26,9 +32,22 @@ from .tokens import (AccessToken, query_access_token, query_refresh_token, revok
 def query_client(client_id):
     if not client_id or len(client_id) > 64:
         return None
-    return db.session.execute(
-        db.select(OAuthClient).filter_by(client_id=client_id)
-    ).scalar_one_or_none()
+    return current_app.extensions["idp_clients"].get(client_id)
+
+
+def query_user(user_id):
+    """An active account by id, from the short per-process cache (API requests)."""
+    user = current_app.extensions["idp_users"].get(user_id)
+    return user if user is not None and user.active else None
+
+
+def _load_client(session, client_id):
+    return session.execute(
+        db.select(OAuthClient).filter_by(client_id=client_id)).scalar_one_or_none()
+
+
+def _load_user(session, user_id):
+    return session.get(User, user_id)
 
 
 class AuthorizationServer(FlaskAuthorizationServer):
@@ -59,7 +78,17 @@ class AuthorizationServer(FlaskAuthorizationServer):
         # consent); those arrive here as ready OAuth2Request objects.
         if isinstance(request, OAuth2Request):
             return request
-        return super().create_oauth2_request(request)
+        oauth_request = FlaskOAuth2Request(flask_request)
+        oauth_request.payload = CachedPayload(flask_request)
+        return oauth_request
+
+
+class CachedPayload(FlaskOAuth2Payload):
+    """Authlib reads the parameters many times per request; merge them once."""
+
+    @cached_property
+    def data(self):
+        return self._request.values
 
 
 class IssuerParameter(BaseIssuerParameter):
@@ -117,9 +146,7 @@ class IntrospectionEndpoint(BaseIntrospectionEndpoint):
 
 
 def _sub_of(user_id):
-    from ..accounts.models import User
-
-    user = db.session.get(User, user_id)
+    user = query_user(user_id)
     return user.sub if user else None
 
 
@@ -156,6 +183,10 @@ class EndSessionEndpoint(BaseEndSessionEndpoint):
         log_out_current(reason="rp_initiated")
 
 
+def new_token(*args, **kwargs):
+    return secrets.token_urlsafe(32)
+
+
 def init_app(app):
     """Build this app's authorization server (one per app, so tests can differ)."""
     app.config["OAUTH2_TOKEN_EXPIRES_IN"] = {
@@ -163,7 +194,11 @@ def init_app(app):
         "refresh_token": app.config["ACCESS_TOKEN_TTL"],
         "client_credentials": app.config["ACCESS_TOKEN_TTL"],
     }
-    app.config["OAUTH2_REFRESH_TOKEN_GENERATOR"] = True
+    # 256-bit random tokens (Authlib's default draws 42 characters one by one).
+    app.config["OAUTH2_ACCESS_TOKEN_GENERATOR"] = new_token
+    app.config["OAUTH2_REFRESH_TOKEN_GENERATOR"] = new_token
+    app.extensions["idp_clients"] = RowCache(app.config["CACHE_SECONDS"], _load_client)
+    app.extensions["idp_users"] = RowCache(app.config["CACHE_SECONDS"], _load_user)
     app.config["OAUTH2_SCOPES_SUPPORTED"] = SCOPES_SUPPORTED
     server = AuthorizationServer()
     server.init_app(app, query_client=query_client, save_token=save_token)

@@ -13,11 +13,10 @@ from datetime import timedelta
 from authlib.oauth2.rfc6749 import TokenMixin
 from flask import current_app
 
-from ..accounts.models import User
 from ..extensions import db, store
 from ..store import get_json, set_json
 from ..timeutil import utcnow
-from .models import OAuthClient, RefreshToken, digest
+from .models import RefreshToken, digest
 
 
 def new_family():
@@ -47,16 +46,15 @@ class AccessToken(TokenMixin):
         return False  # revoked tokens are deleted from the store
 
     def get_user(self):
+        from .server import query_user
+
         uid = self.record.get("uid")
-        if uid is None:
-            return None
-        user = db.session.get(User, uid)
-        return user if user is not None and user.active else None
+        return None if uid is None else query_user(uid)
 
     def get_client(self):
-        return db.session.execute(
-            db.select(OAuthClient).filter_by(client_id=self.record["client_id"])
-        ).scalar_one_or_none()
+        from .server import query_client
+
+        return query_client(self.record["client_id"])
 
 
 def save_token(token, request):
@@ -85,12 +83,15 @@ def save_token(token, request):
     if context.get("sid"):
         store().sadd("sid:" + context["sid"], context["family"], cfg["ACCESS_TOKEN_TTL"])
     if token.get("refresh_token"):
-        db.session.add(RefreshToken(
+        # A plain INSERT in the grant's transaction: the ORM's unit of work would
+        # cost more than the rest of the code exchange.
+        now = utcnow()
+        db.session.execute(db.insert(RefreshToken.__table__).values(
             token_digest=digest(token["refresh_token"]), family=context["family"],
             client_id=client.client_id, user_id=user.id, sid=context.get("sid"),
             scope=record["scope"], auth_time=context["auth_time"], acr=context.get("acr"),
-            amr=context.get("amr") or [],
-            expires_at=utcnow() + timedelta(seconds=cfg["REFRESH_TOKEN_TTL"]),
+            amr=context.get("amr") or [], issued_at=now,
+            expires_at=now + timedelta(seconds=cfg["REFRESH_TOKEN_TTL"]),
         ))
 
 
@@ -107,11 +108,16 @@ def token_context(request):
 
 
 def query_access_token(token_string):
+    """The live access token with this value, or None (also once its client is gone)."""
+    from .server import query_client
+
     if not token_string:
         return None
     key = "at:" + digest(token_string)
     record = get_json(store(), key)
-    return AccessToken(key, record) if record else None
+    if record is None or query_client(record["client_id"]) is None:
+        return None
+    return AccessToken(key, record)
 
 
 def query_refresh_token(token_string):
