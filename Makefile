@@ -17,7 +17,7 @@ install: $(BIN)/idp translations
 
 # Compiled catalogues are build products (not committed).
 translations: $(BIN)/idp
-	$(BIN)/pybabel compile --use-fuzzy -q -d idp/translations
+	$(BIN)/pybabel compile -d idp/translations >/dev/null
 
 ## run: the IdP (http://localhost:5000) and the demo e-bank (http://localhost:5001) on the embedded defaults
 run: install

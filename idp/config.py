@@ -70,6 +70,7 @@ def load_settings(app, overrides=None):
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=secure,
         PREFERRED_URL_SCHEME="https" if secure else "http",
+        MAX_CONTENT_LENGTH=64 * 1024,  # no form or OAuth request is bigger
         WTF_CSRF_TIME_LIMIT=None,  # bound to the session instead of a clock
         BABEL_DEFAULT_LOCALE="sl",
     )

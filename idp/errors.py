@@ -25,6 +25,7 @@ def _messages():
         403: _("You are not allowed to do that."),
         404: _("This page does not exist."),
         405: _("This action is not allowed here."),
+        413: _("The request is too large."),
         429: _("Too many attempts. Please wait a little and try again."),
         500: _("Something went wrong on our side. Please try again."),
         503: _("The service is temporarily unavailable. Please try again in a moment."),

@@ -271,3 +271,25 @@ def test_access_tokens_are_stored_as_digests(client, flow, rp, ana):
 def test_pkce_pair_helper_is_s256():
     verifier, challenge = pkce_pair()
     assert len(challenge) == 43 and verifier != challenge
+
+
+def test_json_body_is_not_a_token_request(client, rp):
+    response = client.post("/token", json={"grant_type": "client_credentials"},
+                           auth=(rp.client_id, rp.secret))
+    assert response.status_code == 400
+    assert response.get_json()["error"] in ("unsupported_grant_type", "invalid_request")
+
+
+def test_oversized_body_is_refused_without_a_500(client, rp):
+    response = client.post("/token", data={"grant_type": "client_credentials",
+                                           "pad": "x" * 100_000},
+                           auth=(rp.client_id, rp.secret))
+    assert response.status_code == 413
+
+
+def test_form_parameters_with_odd_encoding(client, rp):
+    response = client.post("/token", data=b"grant_type=%FF%FE&code=%",
+                           content_type="application/x-www-form-urlencoded",
+                           auth=(rp.client_id, rp.secret))
+    assert response.status_code == 400
+    assert response.get_json()["error"] == "unsupported_grant_type"

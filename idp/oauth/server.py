@@ -1,7 +1,7 @@
 """The Authlib authorization server and the endpoints registered on it."""
 
 import binascii
-from functools import cached_property
+from urllib.parse import parse_qsl
 import json
 import secrets
 
@@ -18,6 +18,7 @@ from authlib.oidc.rpinitiated import EndSessionEndpoint as BaseEndSessionEndpoin
 from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Payload, FlaskOAuth2Request
 from flask import current_app
 from flask import request as flask_request
+from werkzeug.datastructures import CombinedMultiDict, MultiDict
 
 from ..accounts.models import User
 from ..cache import RowCache
@@ -78,17 +79,50 @@ class AuthorizationServer(FlaskAuthorizationServer):
         # consent); those arrive here as ready OAuth2Request objects.
         if isinstance(request, OAuth2Request):
             return request
-        oauth_request = FlaskOAuth2Request(flask_request)
-        oauth_request.payload = CachedPayload(flask_request)
-        return oauth_request
+        return FastFlaskOAuth2Request(flask_request)
 
 
-class CachedPayload(FlaskOAuth2Payload):
-    """Authlib reads the parameters many times per request; merge them once."""
+class FastFlaskOAuth2Request(FlaskOAuth2Request):
+    """Authlib's Flask request, cheaper: the small urlencoded bodies of OAuth
+    requests are parsed once with ``parse_qsl`` (Werkzeug's general form parser
+    costs more than the rest of a token request), and the parameters are merged
+    once instead of at every lookup."""
 
-    @cached_property
+    def __init__(self, request):
+        # The issuer is the public base URL (TLS may end at a proxy); it is what
+        # Authlib's transport check should see.
+        OAuth2Request.__init__(self, request.method,
+                               current_app.config["ISSUER"] + request.path,
+                               headers=request.headers)
+        self._request = request
+        self._form = _parse_form(request)
+        self.payload = FastPayload(request.args, self._form)
+
+    @property
+    def args(self):
+        return self._request.args
+
+    @property
+    def form(self):
+        return self._form
+
+
+class FastPayload(FlaskOAuth2Payload):
+    def __init__(self, args, form):
+        self._data = CombinedMultiDict([args, form])
+
+    @property
     def data(self):
-        return self._request.values
+        return self._data
+
+
+def _parse_form(request):
+    if request.method != "POST":
+        return MultiDict()
+    if request.mimetype != "application/x-www-form-urlencoded":
+        return request.form
+    body = request.get_data(cache=True).decode("utf-8", "replace")
+    return MultiDict(parse_qsl(body, keep_blank_values=True))
 
 
 class IssuerParameter(BaseIssuerParameter):
