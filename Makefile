@@ -48,7 +48,7 @@ bench: install
 	$(BIN)/python tests/bench/run.py
 
 lint: install
-	$(BIN)/python -m pyflakes idp clients tests 2>/dev/null || $(BIN)/pip install --quiet pyflakes && $(BIN)/python -m pyflakes idp clients tests
+	$(BIN)/python -m pyflakes idp clients tests
 
 clean:
 	rm -rf $(VENV) instance *.egg-info

@@ -70,7 +70,12 @@ def app(backend):
     with app.app_context():
         yield app
         db.session.remove()
-        # Empty every table (children first) and the store, for the next test.
+    reset(app)
+
+
+def reset(app):
+    """Empty every table (children first) and the store, for the next test."""
+    with app.app_context():
         for table in reversed(db.metadata.sorted_tables):
             db.session.execute(table.delete())
         db.session.commit()
@@ -113,6 +118,19 @@ def make_client(app):
         return create_client(**data)
 
     return make
+
+
+@pytest.fixture
+def rp(make_client):
+    """A confidential first-party client; its one-time secret kept as ``rp.secret``."""
+    oauth_client, secret = make_client()
+    oauth_client.secret = secret
+    return oauth_client
+
+
+@pytest.fixture
+def ana(make_user):
+    return make_user(email="ana@example.si", given_name="Ana", family_name="Novak")
 
 
 # -- helpers used by the protocol tests --------------------------------------------
@@ -225,10 +243,4 @@ def live_idp(backend):
     server.app = app
     yield server
     server.stop()
-    with app.app_context():
-        for table in reversed(db.metadata.sorted_tables):
-            db.session.execute(table.delete())
-        db.session.commit()
-        db.session.remove()
-        app.extensions["idp_store"].clear()
-        db.engine.dispose()
+    reset(app)

@@ -11,18 +11,6 @@ HIGH = "http://eidas.europa.eu/LoA/high"
 LOW = "http://eidas.europa.eu/LoA/low"
 
 
-@pytest.fixture
-def rp(make_client):
-    oauth_client, secret = make_client()
-    oauth_client.secret = secret
-    return oauth_client
-
-
-@pytest.fixture
-def ana(make_user):
-    return make_user(email="ana@example.si")
-
-
 def logged_in(client, email="ana@example.si"):
     token = csrf_token(client.get("/login").get_data(as_text=True))
     assert client.post("/login", data={"csrf_token": token, "email": email,

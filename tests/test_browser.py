@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from conftest import LiveServer, free_port
+from conftest import LiveServer, free_port, reset
 from idp import create_app
 
 pytestmark = pytest.mark.browser
@@ -31,7 +31,6 @@ def ebank_and_idp(backend):
     """The IdP on http://localhost:<port> and the demo e-bank beside it, as `make run` has them."""
     from clients.ebank import create_app as create_ebank
     from idp.accounts.service import create_user
-    from idp.extensions import db
     from idp.oauth.clients import create_client
 
     idp_port, bank_port = free_port(), free_port()
@@ -48,12 +47,7 @@ def ebank_and_idp(backend):
     yield bank_url
     bank.stop()
     idp.stop()
-    with idp_app.app_context():
-        for table in reversed(db.metadata.sorted_tables):
-            db.session.execute(table.delete())
-        db.session.commit()
-        idp_app.extensions["idp_store"].clear()
-        db.engine.dispose()
+    reset(idp_app)
 
 
 def shot(page, name):

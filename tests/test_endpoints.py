@@ -9,13 +9,6 @@ ISSUER = "http://localhost:5000"
 
 
 @pytest.fixture
-def rp(make_client):
-    oauth_client, secret = make_client()
-    oauth_client.secret = secret
-    return oauth_client
-
-
-@pytest.fixture
 def tokens(client, flow, rp, make_user):
     make_user(email="ana@example.si", given_name="Ana", family_name="Novak")
     f = flow(rp)

@@ -8,8 +8,6 @@ from idp import create_app
 
 @pytest.fixture
 def broken_redis_app(backend):
-    if backend["BACKEND"] != "postgres":
-        pytest.skip("Redis is only used on the PostgreSQL backend")
     dead = f"redis://127.0.0.1:{free_port()}/0"
     return create_app({**backend, "REDIS_URL": dead, "RATELIMIT_STORAGE_URI": "memory://"})
 

@@ -14,18 +14,6 @@ from idp.extensions import store
 LOW = "http://eidas.europa.eu/LoA/low"
 
 
-@pytest.fixture
-def rp(make_client):
-    oauth_client, secret = make_client()
-    oauth_client.secret = secret
-    return oauth_client
-
-
-@pytest.fixture
-def ana(make_user):
-    return make_user(email="ana@example.si", given_name="Ana", family_name="Novak")
-
-
 def decode_id_token(client, id_token):
     keys = KeySet.import_key_set(client.get("/jwks.json").get_json())
     return jwt.decode(id_token, keys, algorithms=["RS256", "ES256"])

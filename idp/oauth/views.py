@@ -3,8 +3,7 @@ resume and consent steps), token, userinfo, revocation, introspection, logout.""
 
 import json
 
-from flask import (Blueprint, Response, current_app, redirect, render_template, request,
-                   session, url_for)
+from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFError, validate_csrf
