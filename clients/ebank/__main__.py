@@ -8,4 +8,5 @@ parser.add_argument("--host", default="127.0.0.1")
 parser.add_argument("--port", default="5001")
 args = parser.parse_args()
 os.execvp("granian", ["granian", "--interface", "wsgi", "--host", args.host, "--port", args.port,
+                      "--blocking-threads", "2",
                       "--no-ws", "--log-level", "warning", "clients.ebank.wsgi:app"])

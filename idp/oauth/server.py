@@ -10,6 +10,7 @@ from authlib.integrations.flask_oauth2 import ResourceProtector
 from authlib.oauth2.rfc6749 import OAuth2Request
 from authlib.oauth2.rfc6749.errors import InvalidClientError
 from authlib.oauth2.rfc6750 import BearerTokenValidator as BaseBearerTokenValidator
+from authlib.oauth2.rfc6750 import InvalidTokenError
 from authlib.oauth2.rfc7009 import RevocationEndpoint as BaseRevocationEndpoint
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint as BaseIntrospectionEndpoint
 from authlib.oauth2.rfc9207 import IssuerParameter as BaseIssuerParameter
@@ -190,11 +191,13 @@ class BearerTokenValidator(BaseBearerTokenValidator):
 
 
 class UserInfoEndpoint(BaseUserInfoEndpoint):
+    """OIDC Core 5.3: the claims of the token's scopes (JSON; we sign no userinfo)."""
+
     def __call__(self, request):
-        token = self.resource_protector.acquire_token("openid")
+        # Validate the request Authlib already parsed, rather than parse it again.
+        token = self.resource_protector.validate_request(["openid"], request)
         user = token.get_user()
         if user is None:
-            from authlib.oauth2.rfc6750 import InvalidTokenError
             raise InvalidTokenError()
         return 200, dict(user_claims(user, token.get_scope())), [
             ("Content-Type", "application/json"), ("Cache-Control", "no-store")]
