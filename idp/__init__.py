@@ -21,6 +21,8 @@ def create_app(test_config=None):
     logging.basicConfig(level=app.config["LOG_LEVEL"],
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    # Authlib logs whole tokens at DEBUG; no secret belongs in a log.
+    logging.getLogger("authlib").setLevel(max(logging.INFO, logging.getLogger().level))
 
     _init_extensions(app)
     _init_keys(app)
@@ -79,7 +81,7 @@ def _init_keys(app):
         keys_dir = os.path.join(os.getcwd(), keys_dir)
     # A retired key is published for as long as a token it signed may live.
     retire_after = max(app.config["ID_TOKEN_TTL"], app.config["ACCESS_TOKEN_TTL"]) + 60
-    keyring = KeyRing(keys_dir, retire_after)
+    keyring = KeyRing(keys_dir, retire_after, keep_for=app.config["SESSION_TTL"])
     keyring.ensure()  # generated on first start
     app.extensions["idp_keys"] = keyring
 

@@ -28,10 +28,12 @@ def select_locale():
     """``?lang=`` switch, then ``ui_locales`` of the authorization request, then
     the browser's languages; Slovenian first."""
     from flask import session
+    from flask.sessions import NullSession
 
     chosen = request.args.get("lang")
     if chosen in LOCALES:
-        session["lang"] = chosen
+        if not isinstance(session, NullSession):  # API endpoints have no session
+            session["lang"] = chosen
         return chosen
     if session.get("lang") in LOCALES:
         return session["lang"]

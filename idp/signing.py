@@ -32,14 +32,18 @@ def _import(alg, pem, kid):
 
 
 class KeyRing:
-    def __init__(self, folder, retire_after):
+    def __init__(self, folder, retire_after, keep_for=0):
         self.folder = os.path.abspath(folder)
-        self.retire_after = retire_after  # longest lifetime of a signed token
+        self.retire_after = retire_after  # longest lifetime of a signed token: published
+        # Retired keys still verify id_token_hints (expired ID tokens are fine as
+        # hints) for as long as a login session lives; then they are pruned.
+        self.keep_for = max(keep_for, retire_after)
         self._lock = threading.Lock()
         self._mtime = None
         self._checked = 0.0
         self._active = {}
         self._keyset = None
+        self._hint_keyset = None
         self._jwks_json = None
         self._entries = []
 
@@ -102,7 +106,7 @@ class KeyRing:
             added = [self._add_key(alg, now) for alg in ALGORITHMS]
             kept, pruned = [], []
             for entry in entries:
-                if entry["retired_at"] + self.retire_after < now:
+                if entry["retired_at"] + self.keep_for < now:
                     pruned.append(entry)
                     try:
                         os.remove(os.path.join(self.folder, entry["kid"] + ".pem"))
@@ -125,20 +129,23 @@ class KeyRing:
             return
         with self._lock:
             entries = self._read_manifest()
-            keys, active = [], {}
+            keys, hint_keys, active = [], [], {}
             now = time.time()
             for entry in entries:
                 retired = entry["retired_at"]
-                if retired is not None and retired + self.retire_after < now:
-                    continue  # nothing it signed is still valid
+                if retired is not None and retired + self.keep_for < now:
+                    continue
                 with open(os.path.join(self.folder, entry["kid"] + ".pem"), "rb") as fh:
                     key = _import(entry["alg"], fh.read(), entry["kid"])
-                keys.append(key)
+                hint_keys.append(key)
+                if retired is None or retired + self.retire_after >= now:
+                    keys.append(key)  # something it signed may still be valid
                 if retired is None:
                     active[entry["alg"]] = key
             self._entries = entries
             self._active = active
             self._keyset = KeySet(keys)
+            self._hint_keyset = KeySet(hint_keys)
             self._jwks_json = json.dumps(
                 {"keys": [k.as_dict(private=False) for k in keys]}, separators=(",", ":"))
             self._mtime = mtime
@@ -157,6 +164,11 @@ class KeyRing:
     def keyset(self):
         self.refresh()
         return self._keyset
+
+    def hint_keyset(self):
+        """Every key whose old ID tokens may still come back as hints."""
+        self.refresh()
+        return self._hint_keyset
 
     def jwks_json(self):
         self.refresh()

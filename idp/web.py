@@ -2,6 +2,7 @@
 
 from flask import request, url_for
 from flask.sessions import SecureCookieSessionInterface
+from werkzeug.routing import BuildError
 from flask_babel import get_locale
 
 # Machine endpoints: no cookies, so no session to open or sign.
@@ -27,10 +28,13 @@ def init_app(app):
     @app.context_processor
     def language_switch():
         def language_url(lang):
-            args = {k: v for k, v in request.args.items() if k != "lang"}
-            if request.endpoint is None:
+            view_args = request.view_args or {}
+            args = {k: v for k, v in request.args.items()
+                    if k != "lang" and k not in view_args and not k.startswith("_")}
+            try:
+                return url_for(request.endpoint, **view_args, **args, lang=lang)
+            except (BuildError, TypeError, ValueError):  # unknown page, odd parameters
                 return "?lang=" + lang
-            return url_for(request.endpoint, **(request.view_args or {}), **args, lang=lang)
         return {"language_url": language_url, "get_locale": get_locale}
 
     @app.after_request

@@ -211,3 +211,23 @@ def test_prompt_none_after_logout_is_login_required(client, flow, rp, tokens):
     client.get("/logout", query_string={"id_token_hint": tokens["id_token"]})
     response = flow(rp).start(prompt="none")
     assert query_of(response.headers["Location"])["error"] == "login_required"
+
+
+def test_individual_claims_requested_with_the_claims_parameter(client, flow, rp, ana):
+    import json
+
+    from joserfc import jwt
+    from joserfc.jwk import KeySet
+
+    f = flow(rp)
+    claims = json.dumps({"id_token": {"email": {"essential": True}},
+                         "userinfo": {"phone_number": None, "unknown_claim": None}})
+    tokens = f.exchange(f.code("ana@example.si", scope="openid", claims=claims)["code"],
+                        secret=rp.secret).get_json()
+    keys = KeySet.import_key_set(client.get("/jwks.json").get_json())
+    id_claims = jwt.decode(tokens["id_token"], keys).claims
+    assert id_claims["email"] == "ana@example.si" and "phone_number" not in id_claims
+    info = client.get("/userinfo", headers={
+        "Authorization": "Bearer " + tokens["access_token"]}).get_json()
+    assert info["phone_number"] == "+38641123123"
+    assert "email" not in info and "unknown_claim" not in info

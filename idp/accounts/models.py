@@ -2,7 +2,7 @@ from datetime import datetime
 import uuid
 
 from sqlalchemy import String, event
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, Session, mapped_column, object_session
 
 from ..extensions import db
 from ..timeutil import utcnow
@@ -42,9 +42,26 @@ class User(db.Model):
 @event.listens_for(User, "after_update")
 @event.listens_for(User, "after_delete")
 def _forget_cached_user(mapper, connection, user):
-    """Changes made in this process are seen by its API requests at once."""
+    """Changes made in this process are seen by its API requests at once: forget
+    the row now, and again after the commit, so that no other thread caches
+    the old row in between."""
+    _forget_users({user.id})
+    session = object_session(user)
+    if session is not None:
+        session.info.setdefault("idp_changed_users", set()).add(user.id)
+
+
+@event.listens_for(Session, "after_commit")
+def _forget_committed_users(session):
+    changed = session.info.pop("idp_changed_users", None)
+    if changed:
+        _forget_users(changed)
+
+
+def _forget_users(user_ids):
     from flask import current_app
 
     cache = current_app.extensions.get("idp_users") if current_app else None
     if cache is not None:
-        cache.forget(user.id)
+        for user_id in user_ids:
+            cache.forget(user_id)

@@ -67,6 +67,9 @@ def login():
     if form.validate_on_submit():
         result = check_password(form.email.data, form.password.data, ip=request.remote_addr)
         if result.ok:
+            previous = current_login()
+            if previous is not None:  # someone else (or again) on this browser
+                end_session(previous, "replaced", ip=request.remote_addr)
             _restart_session()
             started = start_session(result.user, [PASSWORD_AMR], LOW, ip=request.remote_addr,
                                     user_agent=request.user_agent.string)

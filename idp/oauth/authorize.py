@@ -17,6 +17,7 @@ from authlib.common.urls import add_params_to_uri
 from authlib.oauth2.rfc6749 import OAuth2Request
 from authlib.oauth2.rfc6749.errors import InvalidRequestError, OAuth2Error
 from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
+from authlib.oidc.core.errors import RequestNotSupportedError, RequestURINotSupportedError
 from flask import current_app, redirect, render_template, session, url_for
 from joserfc import jwt
 from joserfc.errors import JoseError
@@ -126,6 +127,7 @@ def authorize(current_login, request_params=None, iid=None, interaction=None):
     data = grant.request.payload.data
     _apply_ui_locales(data.get("ui_locales"))
     try:
+        _refuse_unsupported(grant.request.payload)
         situation = _situation(grant, current_login, interaction)
     except OAuth2Error as error:
         error.redirect_uri, error.state = grant.redirect_uri, data.get("state")
@@ -153,6 +155,17 @@ def authorize(current_login, request_params=None, iid=None, interaction=None):
         request=grant.request, grant_user=user, grant=grant)
     end_interaction(iid)
     return response
+
+
+def _refuse_unsupported(payload):
+    """Parameters we must not silently ignore (OIDC Core 6.1, 6.2; RFC 6749 3.1)."""
+    if "request" in payload.data:
+        raise RequestNotSupportedError()
+    if "request_uri" in payload.data:
+        raise RequestURINotSupportedError()
+    repeated = sorted(k for k, values in payload.datalist.items() if len(values) > 1)
+    if repeated:
+        raise InvalidRequestError(f"Repeated parameters: {', '.join(repeated)}.")
 
 
 def _situation(grant, current_login, interaction):
@@ -187,7 +200,7 @@ def _hint_sub(id_token_hint, client):
         return None
     keyring = current_app.extensions["idp_keys"]
     try:
-        token = jwt.decode(id_token_hint, keyring.keyset(), algorithms=["RS256", "ES256"])
+        token = jwt.decode(id_token_hint, keyring.hint_keyset(), algorithms=["RS256", "ES256"])
     except (JoseError, ValueError):
         raise InvalidRequestError("id_token_hint is not an ID token issued here.") from None
     claims = token.claims

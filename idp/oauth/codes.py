@@ -55,7 +55,7 @@ class AuthorizationCode(AuthorizationCodeMixin):
     def context(self):
         d = self.data
         return {"family": d["fam"], "sid": d["sid"], "acr": d["acr"], "amr": d["amr"],
-                "auth_time": d["auth_time"]}
+                "auth_time": d["auth_time"], "claims": d.get("claims_userinfo") or []}
 
 
 def save_code(code, data):

@@ -17,7 +17,7 @@ from flask import current_app
 from .. import audit
 from ..extensions import db, store
 from ..timeutil import utcnow
-from .claims import user_claims
+from .claims import requested_claims, user_claims
 from .codes import consume_code, save_code
 from .models import RefreshToken
 from .tokens import query_refresh_token, revoke_family
@@ -84,6 +84,8 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             "acr": login.acr,
             "amr": login.amr,
             "fam": login.family,
+            "claims_id_token": requested_claims(data.get("claims"), "id_token"),
+            "claims_userinfo": requested_claims(data.get("claims"), "userinfo"),
         }
         if record["nonce"]:
             ttl = current_app.config["CODE_TTL"] + current_app.config["ID_TOKEN_TTL"]
@@ -129,6 +131,11 @@ class OpenIDCode(oidc_grants.OpenIDCode):
     def get_authorization_code_claims(self, authorization_code):
         claims = super().get_authorization_code_claims(authorization_code)
         claims["sid"] = authorization_code.data["sid"]
+        asked = authorization_code.data.get("claims_id_token")
+        if asked:  # individual claims requested for the ID token (OIDC Core 5.5)
+            user = _active_user(authorization_code.user_id)
+            if user is not None:
+                claims.update(user_claims(user, "", extra=asked))
         return claims
 
     def generate_user_info(self, user, scope):
@@ -143,6 +150,8 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         row = query_refresh_token(refresh_token)
         if row is None or row.revoked_at is not None or row.is_expired():
             return None
+        if _active_user(row.user_id) is None:
+            return None  # invalid_grant, as for any token that no longer works
         if row.rotated_at is not None:
             self._reuse_detected(row)
             return None

@@ -151,10 +151,15 @@ def requested_level(acr_values=None, claims=None, client_min_acr=None):
     return max(levels, key=RANK.get) if levels else None
 
 
+MAX_CLAIMS_LENGTH = 4096
+
+
 def _claims_levels(claims):
+    if len(claims) > MAX_CLAIMS_LENGTH:
+        raise InvalidRequestError("The claims parameter is too long.")
     try:
         parsed = json.loads(claims)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise InvalidRequestError("The claims parameter is not valid JSON.") from None
     if not isinstance(parsed, dict):
         raise InvalidRequestError("The claims parameter must be a JSON object.")

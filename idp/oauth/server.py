@@ -32,8 +32,8 @@ from .tokens import (AccessToken, query_access_token, query_refresh_token, revok
 
 
 def query_client(client_id):
-    if not client_id or len(client_id) > 64:
-        return None
+    if not client_id or len(client_id) > 64 or not client_id.isprintable():
+        return None  # also keeps NUL bytes away from PostgreSQL
     return current_app.extensions["idp_clients"].get(client_id)
 
 
@@ -120,8 +120,8 @@ class FastPayload(FlaskOAuth2Payload):
 def _parse_form(request):
     if request.method != "POST":
         return MultiDict()
-    if request.mimetype != "application/x-www-form-urlencoded":
-        return request.form
+    if request.mimetype != "application/x-www-form-urlencoded" or "form" in request.__dict__:
+        return request.form  # other types, or a body Werkzeug has already parsed
     body = request.get_data(cache=True).decode("utf-8", "replace")
     return MultiDict(parse_qsl(body, keep_blank_values=True))
 
@@ -160,8 +160,11 @@ class IntrospectionEndpoint(BaseIntrospectionEndpoint):
         return _query_any_token(token_string, token_type_hint)
 
     def check_permission(self, token, client, request):
-        # A client may introspect the tokens issued to it.
-        return token.check_client(client)
+        # A client may introspect the tokens issued to it, while their person is active.
+        if not token.check_client(client):
+            return False
+        user_id = token.record.get("uid") if isinstance(token, AccessToken) else token.user_id
+        return user_id is None or query_user(user_id) is not None
 
     def introspect_token(self, token):
         issuer = current_app.config["ISSUER"]
@@ -199,7 +202,8 @@ class UserInfoEndpoint(BaseUserInfoEndpoint):
         user = token.get_user()
         if user is None:
             raise InvalidTokenError()
-        return 200, dict(user_claims(user, token.get_scope())), [
+        claims = user_claims(user, token.get_scope(), extra=token.record.get("claims", ()))
+        return 200, dict(claims), [
             ("Content-Type", "application/json"), ("Cache-Control", "no-store")]
 
     def get_issuer(self):
@@ -208,7 +212,7 @@ class UserInfoEndpoint(BaseUserInfoEndpoint):
 
 class EndSessionEndpoint(BaseEndSessionEndpoint):
     def get_server_jwks(self):
-        return current_app.extensions["idp_keys"].keyset()
+        return current_app.extensions["idp_keys"].hint_keyset()
 
     def is_post_logout_redirect_uri_legitimate(self, request, uri, client, logout_hint):
         # Exact match with a registered URI of the named client is checked first.

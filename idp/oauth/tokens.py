@@ -75,6 +75,8 @@ def save_token(token, request):
     if user is not None:
         record.update(uid=user.id, sub=user.sub, fam=context["family"], sid=context.get("sid"),
                       acr=context.get("acr"), auth_time=context.get("auth_time"))
+        if context.get("claims"):
+            record["claims"] = context["claims"]  # asked for userinfo with `claims`
     key = "at:" + digest(token["access_token"])
     set_json(store(), key, record, token["expires_in"])
     if user is None:
@@ -89,7 +91,8 @@ def save_token(token, request):
         db.session.execute(db.insert(RefreshToken.__table__).values(
             token_digest=digest(token["refresh_token"]), family=context["family"],
             client_id=client.client_id, user_id=user.id, sid=context.get("sid"),
-            scope=record["scope"], auth_time=context["auth_time"], acr=context.get("acr"),
+            # A narrower scope asked at refresh applies to the access token only (RFC 6749 6).
+            scope=context.get("grant_scope") or record["scope"], auth_time=context["auth_time"], acr=context.get("acr"),
             amr=context.get("amr") or [], issued_at=now,
             expires_at=now + timedelta(seconds=cfg["REFRESH_TOKEN_TTL"]),
         ))
@@ -103,7 +106,7 @@ def token_context(request):
     refresh = getattr(request, "refresh_token", None)
     if refresh is not None:
         return {"family": refresh.family, "sid": refresh.sid, "acr": refresh.acr,
-                "amr": refresh.amr, "auth_time": refresh.auth_time}
+                "amr": refresh.amr, "auth_time": refresh.auth_time, "grant_scope": refresh.scope}
     return {"family": new_family()}
 
 

@@ -89,7 +89,11 @@ def jwks():
 @bp.route("/authorize", methods=["GET", "POST"])
 @csrf.exempt  # RPs may POST authorization requests (OIDC Core 3.1.2.1)
 def authorize():
-    params = request.values.to_dict(flat=False)
+    if request.method == "POST":
+        # A cross-site POST arrives without our SameSite=Lax cookie: continue as
+        # a top-level GET, which carries it, so single sign-on still works.
+        return redirect(url_for("oauth.authorize", **request.form.to_dict(flat=False)), 303)
+    params = request.args.to_dict(flat=False)
     return pipeline.authorize(current_login(), request_params=params)
 
 
@@ -192,7 +196,12 @@ def logout():
         except Exception:  # wtforms ValidationError: missing or wrong token
             return render_template("error.html", code=400,
                                    message=_("The form has expired. Please try again.")), 400
-    if end_request.needs_confirmation and not confirmed and current_login() is not None:
+    login = current_login()
+    hint = end_request.id_token_claims or {}
+    # Without confirmation only when the hint names the person logged in here
+    # (RP-Initiated Logout 1.0, 2): a stranger's ID token must not log anyone out.
+    own_hint = login is not None and hint.get("sub") == login.user.sub
+    if login is not None and not confirmed and not own_hint:
         return render_template("logout_confirm.html", form=AbortForm(),
                                params=request.values,
                                client_name=end_request.client.name if end_request.client else None)
