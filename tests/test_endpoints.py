@@ -231,3 +231,9 @@ def test_individual_claims_requested_with_the_claims_parameter(client, flow, rp,
         "Authorization": "Bearer " + tokens["access_token"]}).get_json()
     assert info["phone_number"] == "+38641123123"
     assert "email" not in info and "unknown_claim" not in info
+
+
+def test_logout_confirmation_with_a_forged_csrf_token(client, rp, tokens):
+    response = client.post("/logout", data={"csrf_token": "forged", "client_id": rp.client_id})
+    assert response.status_code == 400
+    assert client.get("/").status_code == 200  # still logged in

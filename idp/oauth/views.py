@@ -6,8 +6,8 @@ import json
 from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_wtf import FlaskForm
-from flask_wtf.csrf import CSRFError, validate_csrf
-from wtforms import SubmitField
+from flask_wtf.csrf import validate_csrf
+from wtforms import SubmitField, ValidationError
 
 from .. import audit
 from ..authn.views import current_login
@@ -134,8 +134,8 @@ def consent(iid):
                            scopes=[s for s in scopes if s != "openid"], user=login.user)
 
 
-class AbortForm(FlaskForm):
-    pass
+class CsrfOnlyForm(FlaskForm):
+    """A form whose only field is its CSRF token."""
 
 
 @bp.post("/authorize/abort/<iid>")
@@ -190,10 +190,7 @@ def logout():
         try:
             validate_csrf(request.form["csrf_token"])
             confirmed = True
-        except CSRFError:
-            return render_template("error.html", code=400,
-                                   message=_("The form has expired. Please try again.")), 400
-        except Exception:  # wtforms ValidationError: missing or wrong token
+        except ValidationError:  # a wrong or expired token
             return render_template("error.html", code=400,
                                    message=_("The form has expired. Please try again.")), 400
     login = current_login()
@@ -202,7 +199,7 @@ def logout():
     # (RP-Initiated Logout 1.0, 2): a stranger's ID token must not log anyone out.
     own_hint = login is not None and hint.get("sub") == login.user.sub
     if login is not None and not confirmed and not own_hint:
-        return render_template("logout_confirm.html", form=AbortForm(),
+        return render_template("logout_confirm.html", form=CsrfOnlyForm(),
                                params=request.values,
                                client_name=end_request.client.name if end_request.client else None)
     response = server.create_endpoint_response("end_session", end_request)
