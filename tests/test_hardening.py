@@ -139,3 +139,13 @@ def test_retired_keys_still_verify_hints_after_they_leave_the_jwks(tmp_path):
     published = {k["kid"] for k in json.loads(ring.jwks_json())["keys"]}
     assert old.kid not in published
     assert jwt.decode(hint, ring.hint_keyset(), algorithms=["RS256"]).claims["sub"] == "x"
+
+
+def test_logging_in_again_as_the_same_person_keeps_the_tokens(client, flow, rp, ana):
+    f = flow(rp)
+    tokens = f.exchange(f.code("ana@example.si")["code"], secret=rp.secret).get_json()
+    reply, _ = f.follow_to_rp(f.login(f.start(prompt="login"), "ana@example.si"))
+    assert "code" in reply
+    record = client.post("/introspect", data={"token": tokens["refresh_token"]},
+                         auth=(rp.client_id, rp.secret)).get_json()
+    assert record["active"] is True

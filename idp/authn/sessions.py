@@ -62,12 +62,13 @@ def load_session(session_id):
     return login
 
 
-def end_session(login, reason, ip=None):
-    """End a session and revoke the refresh tokens issued in it."""
+def end_session(login, reason, ip=None, revoke_tokens=True):
+    """End a session and (unless told otherwise) revoke the tokens issued in it."""
     from ..oauth.tokens import revoke_session_tokens
 
     if login.ended_at is None:
         login.ended_at = utcnow()
-        revoke_session_tokens(login.public_id)
+        if revoke_tokens:
+            revoke_session_tokens(login.public_id)
         audit.record("logout", user_id=login.user_id, ip=ip, commit=False, reason=reason)
         db.session.commit()

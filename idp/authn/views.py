@@ -68,8 +68,12 @@ def login():
         result = check_password(form.email.data, form.password.data, ip=request.remote_addr)
         if result.ok:
             previous = current_login()
-            if previous is not None:  # someone else (or again) on this browser
-                end_session(previous, "replaced", ip=request.remote_addr)
+            if previous is not None:
+                # Someone else on this browser: what the old session issued dies with
+                # it. The same person logging in again keeps their tokens.
+                same = previous.user_id == result.user.id
+                end_session(previous, "reauthenticated" if same else "replaced",
+                            ip=request.remote_addr, revoke_tokens=not same)
             _restart_session()
             started = start_session(result.user, [PASSWORD_AMR], LOW, ip=request.remote_addr,
                                     user_agent=request.user_agent.string)
