@@ -34,10 +34,6 @@ class MemoryStore:
         with self._lock:
             return self._live(key)
 
-    def get_many(self, keys):
-        with self._lock:
-            return [self._live(k) for k in keys]
-
     def set(self, key, value, ttl):
         with self._lock:
             self._data[key] = (value, time.monotonic() + ttl)
@@ -86,9 +82,6 @@ class MemoryStore:
         with self._lock:
             return set(self._live(key) or ())
 
-    def ping(self):
-        return True
-
     def clear(self):
         with self._lock:
             self._data.clear()
@@ -109,9 +102,6 @@ class RedisStore:
 
     def get(self, key):
         return self.client.get(self._k(key))
-
-    def get_many(self, keys):
-        return self.client.mget([self._k(k) for k in keys])
 
     def set(self, key, value, ttl):
         self.client.set(self._k(key), value, ex=int(max(1, ttl)))
@@ -140,9 +130,6 @@ class RedisStore:
 
     def smembers(self, key):
         return set(self.client.smembers(self._k(key)))
-
-    def ping(self):
-        return self.client.ping()
 
     def clear(self):
         """Delete every key under the prefix (tests use their own prefix)."""

@@ -8,7 +8,6 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
-from conftest import pkce_pair
 from idp.extensions import store
 
 LOW = "http://eidas.europa.eu/LoA/low"
@@ -254,11 +253,6 @@ def test_access_tokens_are_stored_as_digests(client, flow, rp, ana):
     from idp.oauth.models import digest
 
     assert store().get("at:" + digest(tokens["access_token"])) is not None
-
-
-def test_pkce_pair_helper_is_s256():
-    verifier, challenge = pkce_pair()
-    assert len(challenge) == 43 and verifier != challenge
 
 
 def test_json_body_is_not_a_token_request(client, rp):

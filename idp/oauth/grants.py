@@ -19,16 +19,11 @@ from ..extensions import db, store
 from ..timeutil import utcnow
 from .claims import requested_claims, user_claims
 from .codes import consume_code, save_code
+from .lookups import query_user
 from .models import RefreshToken
 from .tokens import query_refresh_token, revoke_family
 
 SECRET_OR_PUBLIC = ["client_secret_basic", "client_secret_post", "none"]
-
-
-def _active_user(user_id):
-    from .server import query_user
-
-    return query_user(user_id)
 
 
 class PKCE(CodeChallenge):
@@ -99,7 +94,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         pass  # already taken out of the store by query_authorization_code
 
     def authenticate_user(self, authorization_code):
-        return _active_user(authorization_code.user_id)
+        return query_user(authorization_code.user_id)
 
     def create_token_response(self):
         result = super().create_token_response()
@@ -133,7 +128,7 @@ class OpenIDCode(oidc_grants.OpenIDCode):
         claims["sid"] = authorization_code.data["sid"]
         asked = authorization_code.data.get("claims_id_token")
         if asked:  # individual claims requested for the ID token (OIDC Core 5.5)
-            user = _active_user(authorization_code.user_id)
+            user = query_user(authorization_code.user_id)
             if user is not None:
                 claims.update(user_claims(user, "", extra=asked))
         return claims
@@ -150,7 +145,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         row = query_refresh_token(refresh_token)
         if row is None or row.revoked_at is not None or row.is_expired():
             return None
-        if _active_user(row.user_id) is None:
+        if query_user(row.user_id) is None:
             return None  # invalid_grant, as for any token that no longer works
         if row.rotated_at is not None:
             self._reuse_detected(row)
@@ -158,7 +153,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         return row
 
     def authenticate_user(self, refresh_token):
-        return _active_user(refresh_token.user_id)
+        return query_user(refresh_token.user_id)
 
     def revoke_old_credential(self, refresh_token):
         # Conditional update: of two concurrent refreshes only one may win.

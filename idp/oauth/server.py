@@ -1,12 +1,13 @@
 """The Authlib authorization server and the endpoints registered on it."""
 
 import binascii
-from urllib.parse import parse_qsl
 import json
 import secrets
+from urllib.parse import parse_qsl
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer as FlaskAuthorizationServer
 from authlib.integrations.flask_oauth2 import ResourceProtector
+from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Payload, FlaskOAuth2Request
 from authlib.oauth2.rfc6749 import OAuth2Request
 from authlib.oauth2.rfc6749.errors import InvalidClientError
 from authlib.oauth2.rfc6750 import BearerTokenValidator as BaseBearerTokenValidator
@@ -16,40 +17,16 @@ from authlib.oauth2.rfc7662 import IntrospectionEndpoint as BaseIntrospectionEnd
 from authlib.oauth2.rfc9207 import IssuerParameter as BaseIssuerParameter
 from authlib.oidc.core import UserInfoEndpoint as BaseUserInfoEndpoint
 from authlib.oidc.rpinitiated import EndSessionEndpoint as BaseEndSessionEndpoint
-from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Payload, FlaskOAuth2Request
 from flask import current_app
 from flask import request as flask_request
 from werkzeug.datastructures import CombinedMultiDict, MultiDict
 
-from ..accounts.models import User
-from ..cache import RowCache
-from ..extensions import db
-from . import grants
+from ..timeutil import epoch
+from . import grants, lookups
 from .claims import SCOPES_SUPPORTED, user_claims
-from .models import OAuthClient
+from .lookups import query_client, query_user
 from .tokens import (AccessToken, query_access_token, query_refresh_token, revoke_access_token,
                      revoke_family, save_token)
-
-
-def query_client(client_id):
-    if not client_id or len(client_id) > 64 or not client_id.isprintable():
-        return None  # also keeps NUL bytes away from PostgreSQL
-    return current_app.extensions["idp_clients"].get(client_id)
-
-
-def query_user(user_id):
-    """An active account by id, from the short per-process cache (API requests)."""
-    user = current_app.extensions["idp_users"].get(user_id)
-    return user if user is not None and user.active else None
-
-
-def _load_client(session, client_id):
-    return session.execute(
-        db.select(OAuthClient).filter_by(client_id=client_id)).scalar_one_or_none()
-
-
-def _load_user(session, user_id):
-    return session.get(User, user_id)
 
 
 class AuthorizationServer(FlaskAuthorizationServer):
@@ -176,7 +153,6 @@ class IntrospectionEndpoint(BaseIntrospectionEndpoint):
                 payload.update(sub=r["sub"], aud=r["client_id"], acr=r["acr"],
                                auth_time=r["auth_time"])
             return payload
-        from ..timeutil import epoch
         return {"active": True, "client_id": token.client_id, "scope": token.scope,
                 "token_type": "refresh_token", "exp": epoch(token.expires_at),
                 "iat": epoch(token.issued_at), "iss": issuer, "acr": token.acr,
@@ -238,8 +214,7 @@ def init_app(app):
     # 256-bit random tokens (Authlib's default draws 42 characters one by one).
     app.config["OAUTH2_ACCESS_TOKEN_GENERATOR"] = new_token
     app.config["OAUTH2_REFRESH_TOKEN_GENERATOR"] = new_token
-    app.extensions["idp_clients"] = RowCache(app.config["CACHE_SECONDS"], _load_client)
-    app.extensions["idp_users"] = RowCache(app.config["CACHE_SECONDS"], _load_user)
+    lookups.init_app(app)
     app.config["OAUTH2_SCOPES_SUPPORTED"] = SCOPES_SUPPORTED
     server = AuthorizationServer()
     server.init_app(app, query_client=query_client, save_token=save_token)

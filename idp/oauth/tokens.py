@@ -16,6 +16,7 @@ from flask import current_app
 from ..extensions import db, store
 from ..store import get_json, set_json
 from ..timeutil import utcnow
+from .lookups import query_client, query_user
 from .models import RefreshToken, digest
 
 
@@ -46,14 +47,10 @@ class AccessToken(TokenMixin):
         return False  # revoked tokens are deleted from the store
 
     def get_user(self):
-        from .server import query_user
-
         uid = self.record.get("uid")
         return None if uid is None else query_user(uid)
 
     def get_client(self):
-        from .server import query_client
-
         return query_client(self.record["client_id"])
 
 
@@ -112,8 +109,6 @@ def token_context(request):
 
 def query_access_token(token_string):
     """The live access token with this value, or None (also once its client is gone)."""
-    from .server import query_client
-
     if not token_string:
         return None
     key = "at:" + digest(token_string)

@@ -26,7 +26,3 @@ def acr_for(identity_level, authentication_strength):
 def level_of(acr):
     """The level named by an ``acr`` URI, or None when we do not know it."""
     return LEVEL_OF_ACR.get(acr)
-
-
-def at_least(level, required):
-    return RANK[level] >= RANK[required]
