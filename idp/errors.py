@@ -10,13 +10,13 @@ from redis.exceptions import RedisError
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
-log = logging.getLogger("idp.errors")
+from .web import STATELESS_PATHS
 
-API_PREFIXES = ("/token", "/userinfo", "/revoke", "/introspect", "/jwks.json", "/.well-known")
+log = logging.getLogger("idp.errors")
 
 
 def _wants_json():
-    return request.path.startswith(API_PREFIXES)
+    return request.path in STATELESS_PATHS  # the machine endpoints answer in JSON
 
 
 def _messages():
@@ -35,11 +35,16 @@ def _messages():
 def render_error(code, message=None):
     message = message or _messages().get(code, _messages()[500])
     if _wants_json():
-        error = {429: "slow_down", 503: "temporarily_unavailable"}.get(code, "server_error"
-                                                                       if code >= 500 else
-                                                                       "invalid_request")
-        return jsonify(error=error, error_description=message), code
+        return jsonify(error=_oauth_error_code(code), error_description=message), code
     return render_template("error.html", code=code, message=message), code
+
+
+def _oauth_error_code(status):
+    if status == 429:
+        return "slow_down"
+    if status == 503:
+        return "temporarily_unavailable"
+    return "server_error" if status >= 500 else "invalid_request"
 
 
 def init_app(app):

@@ -1,6 +1,7 @@
-from datetime import datetime
 import uuid
+from datetime import datetime
 
+from flask import current_app
 from sqlalchemy import String, event
 from sqlalchemy.orm import Mapped, Session, mapped_column, object_session
 
@@ -59,8 +60,6 @@ def _forget_committed_users(session):
 
 
 def _forget_users(user_ids):
-    from flask import current_app
-
     cache = current_app.extensions.get("idp_users") if current_app else None
     if cache is not None:
         for user_id in user_ids:
