@@ -7,6 +7,11 @@ from flask import Flask
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
+# Pages where a person types a password, code or PUK: one per-IP limit for all.
+TYPED_SECRET_ENDPOINTS = ("authn.login", "register.details", "register.email", "register.phone",
+                          "register.resend", "recover.start", "recover.sms", "recover.resend",
+                          "recover.password")
+
 
 def create_app(test_config=None):
     """The application factory: settings, extensions, keys, blueprints, errors."""
@@ -88,12 +93,15 @@ def _init_keys(app):
 
 def _init_blueprints(app):
     from .authn import views as authn_views
+    from .flows import recovery, registration
     from .oauth import server as oauth_server
     from .oauth import views as oauth_views
 
     oauth_server.init_app(app)
     app.register_blueprint(authn_views.bp)
     app.register_blueprint(oauth_views.bp)
+    app.register_blueprint(registration.bp)
+    app.register_blueprint(recovery.bp)
     _init_rate_limits(app)
 
 
@@ -104,5 +112,7 @@ def _init_rate_limits(app):
 
     limiter = Limiter(key_func=get_remote_address, app=app)
     app.extensions["idp_limiter"] = limiter  # the decorator holds it only weakly
-    login_limit = limiter.limit(lambda: app.config["LOGIN_RATE_LIMIT"], methods=["POST"])
-    app.view_functions["authn.login"] = login_limit(app.view_functions["authn.login"])
+    typed = limiter.shared_limit(lambda: app.config["LOGIN_RATE_LIMIT"], scope="typed",
+                                 methods=["POST"])
+    for endpoint in TYPED_SECRET_ENDPOINTS:
+        app.view_functions[endpoint] = typed(app.view_functions[endpoint])

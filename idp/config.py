@@ -20,7 +20,13 @@ DEFAULTS = {
     "SMTP_HOST": None,
     "SMTP_PORT": 25,
     "SMTP_SENDER": "Rekono IdP <no-reply@localhost>",
+    "SMTP_STARTTLS": False,
+    "SMTP_USERNAME": None,
+    "SMTP_PASSWORD": None,
+    "SMTP_TIMEOUT": 10,  # seconds
     "SMS_GATEWAY_URL": None,
+    "SMS_GATEWAY_TOKEN": None,  # sent as "Authorization: Bearer <token>"
+    "SMS_TIMEOUT": 10,  # seconds
     "KEYS_DIR": "keys",
     # Lifetimes in seconds.
     "CODE_TTL": 60,
@@ -29,6 +35,15 @@ DEFAULTS = {
     "REFRESH_TOKEN_TTL": 30 * 24 * 3600,
     "INTERACTION_TTL": 1800,
     "SESSION_TTL": 8 * 3600,
+    # Registration and recovery: how long a flow lives, and its e-mail/SMS codes.
+    "FLOW_TTL": 1800,
+    "CONFIRMATION_CODE_TTL": 600,
+    "CONFIRMATION_CODE_TRIES": 5,
+    "RESEND_COOLDOWN": 60,
+    "SENDS_PER_ADDRESS_PER_HOUR": 5,
+    "SENDS_PER_IP_PER_HOUR": 30,
+    # Wrong PUKs before the PUK route is locked (a branch visit unlocks it).
+    "PUK_MAX_FAILURES": 5,
     # Password guessing: per-account lock-out and per-IP rate limit.
     "LOGIN_MAX_FAILURES": 5,
     "LOGIN_LOCKOUT_SECONDS": 900,

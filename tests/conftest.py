@@ -9,6 +9,7 @@ import socket
 import threading
 from urllib.parse import parse_qs, urlsplit
 
+import flask_babel
 import pytest
 
 from idp import create_app
@@ -31,12 +32,35 @@ def keys_dir(tmp_path_factory):
     return str(tmp_path_factory.mktemp("keys"))
 
 
+@pytest.fixture(scope="session")
+def smtp_sink():
+    """A real SMTP server (aiosmtpd) that keeps every message the IdP sends."""
+    from sinks import SmtpSink
+
+    sink = SmtpSink()
+    yield sink
+    sink.stop()
+
+
+@pytest.fixture(scope="session")
+def sms_sink():
+    """A real HTTP server standing in for the SMS gateway."""
+    from sinks import SmsSink
+
+    sink = SmsSink()
+    yield sink
+    sink.stop()
+
+
 @pytest.fixture(scope="session", params=["sqlite", "postgres"])
-def backend(request, tmp_path_factory, keys_dir):
-    """Settings of one storage backend, with a migrated, empty database."""
+def backend(request, tmp_path_factory, keys_dir, smtp_sink, sms_sink):
+    """Settings of one storage backend, with a migrated, empty database; mail
+    and SMS go to the test sinks."""
     tag = secrets.token_hex(4)
     instance = tmp_path_factory.mktemp(f"instance-{request.param}")
-    config = {"KEYS_DIR": keys_dir, "SECRET_KEY": "test-" + tag, "TESTING": True}
+    config = {"KEYS_DIR": keys_dir, "SECRET_KEY": "test-" + tag, "TESTING": True,
+              "SMTP_HOST": smtp_sink.host, "SMTP_PORT": smtp_sink.port,
+              "SMS_GATEWAY_URL": sms_sink.url}
     if request.param == "sqlite":
         config["DATABASE_URL"] = f"sqlite:///{instance}/idp.sqlite3"
     else:
@@ -64,9 +88,14 @@ def backend(request, tmp_path_factory, keys_dir):
 
 
 @pytest.fixture
-def app(backend):
+def app(backend, smtp_sink, sms_sink):
+    smtp_sink.clear()
+    sms_sink.clear()
     app = create_app({**backend, "RATELIMIT_KEY_PREFIX": backend.get("REDIS_PREFIX", "")
                       + "rl" + secrets.token_hex(3)})
+    # Requests of the test client share the test's app context, hence ``g``:
+    # make Flask-Babel choose the language afresh each time, as in production.
+    app.before_request(flask_babel.refresh)
     with app.app_context():
         yield app
         db.session.remove()

@@ -25,6 +25,10 @@ class User(db.Model):
     locale: Mapped[str | None] = mapped_column(String(10))
     password_hash: Mapped[str] = mapped_column(String(255))
     puk_hash: Mapped[str | None] = mapped_column(String(255))
+    # Wrong PUKs in a row; at PUK_MAX_FAILURES the PUK route is locked until a
+    # branch officer unlocks it.
+    puk_failures: Mapped[int] = mapped_column(default=0, server_default="0")
+    puk_locked_at: Mapped[datetime | None] = mapped_column()
     trust_level: Mapped[str] = mapped_column(String(16), default=LOW)
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -37,7 +41,6 @@ class User(db.Model):
 
     def __repr__(self):
         return f"<User {self.id} {self.sub}>"
-
 
 
 @event.listens_for(User, "after_update")

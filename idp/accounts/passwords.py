@@ -2,6 +2,8 @@
 
 import string
 
+from .breached import is_common_password
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
@@ -39,7 +41,8 @@ def password_problems(password, repeat=None):
     """The rules a password breaks, as stable codes (empty list: acceptable).
 
     At least 8 characters with a lower-case letter, an upper-case letter, a
-    digit and a special character; when ``repeat`` is given, both equal."""
+    digit and a special character, and not one of the commonly breached
+    passwords; when ``repeat`` is given, both equal."""
     problems = []
     if len(password) < MIN_LENGTH:
         problems.append("length")
@@ -51,6 +54,8 @@ def password_problems(password, repeat=None):
         problems.append("digit")
     if not any(c in SPECIALS or not c.isalnum() for c in password):
         problems.append("special")
+    if not problems and is_common_password(password):
+        problems.append("common")
     if repeat is not None and repeat != password:
         problems.append("mismatch")
     return problems

@@ -1,4 +1,5 @@
-"""Account services: creating people and checking their password.
+"""Account services: creating people, checking their password and PUK, and
+resetting a forgotten password with the PUK.
 
 Services decide and commit; they take the client IP as an argument rather than
 reading the request."""
@@ -9,12 +10,16 @@ from dataclasses import dataclass
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app
+from sqlalchemy.exc import IntegrityError
 
 from .. import audit
+from ..authn.sessions import end_user_sessions
 from ..extensions import db, store
+from ..timeutil import utcnow
 from ..trust.levels import LEVELS, LOW
 from . import passwords
 from .models import User
+from .puk import issue_puk, verify_puk
 
 
 class AccountError(ValueError):
@@ -32,20 +37,27 @@ def normalise_email(raw):
         raise AccountError("email", str(exc)) from exc
 
 
-def normalise_phone(raw, region="SI"):
-    """A mobile number as E.164; Slovenian national format by default.
+MOBILE_TYPES = {phonenumbers.PhoneNumberType.MOBILE,
+                phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE}
+
+
+def normalise_phone(raw, region="SI", mobile=False):
+    """A phone number as E.164; national numbers are read in ``region``.
 
     ``041 123 123``, ``+386 41 123 123`` and ``0038641123123`` all give
-    ``+38641123123``."""
+    ``+38641123123``. With ``mobile``, a fixed line is refused (code
+    ``phone_not_mobile``): codes go out by SMS."""
     text = (raw or "").strip()
     if text.startswith("00"):
         text = "+" + text[2:]
     try:
-        number = phonenumbers.parse(text, region)
+        number = phonenumbers.parse(text, region or "SI")
     except phonenumbers.NumberParseException as exc:
         raise AccountError("phone", str(exc)) from exc
     if not phonenumbers.is_valid_number(number):
         raise AccountError("phone", "not a valid phone number")
+    if mobile and phonenumbers.number_type(number) not in MOBILE_TYPES:
+        raise AccountError("phone_not_mobile", "not a mobile number")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
@@ -131,3 +143,103 @@ def check_password(email, password, ip=None):
         user.password_hash = passwords.hash_password(password)
         db.session.commit()
     return PasswordCheck(user=user)
+
+
+def register_account(email, phone, password_hash, locale=None, ip=None):
+    """Create the account of a finished registration, with its PUK, in one
+    transaction. Returns ``(user, puk)``; the PUK is never stored in clear."""
+    puk, puk_hash = issue_puk()
+    user = User(email=email, email_verified=True, phone=phone, phone_verified=True,
+                password_hash=password_hash, puk_hash=puk_hash, locale=locale,
+                trust_level=LOW)
+    db.session.add(user)
+    try:
+        db.session.flush()
+    except IntegrityError:  # registered by someone else since the flow began
+        db.session.rollback()
+        raise AccountError("email_taken", "an account with this e-mail already exists") from None
+    audit.record("account_registered", user_id=user.id, ip=ip, commit=False)
+    audit.record("puk_issued", user_id=user.id, ip=ip, commit=False, reason="registration")
+    db.session.commit()
+    return user, puk
+
+
+def discard_new_account(user_id, ip=None):
+    """Delete an account whose registration was cancelled before it was ever used."""
+    user = db.session.get(User, user_id)
+    if user is not None:
+        audit.record("registration_cancelled", user_id=user.id, ip=ip, commit=False,
+                     account_deleted=True)
+        db.session.delete(user)
+        db.session.commit()
+
+
+@dataclass
+class PukCheck:
+    user: User | None = None
+    locked: bool = False
+
+    @property
+    def ok(self):
+        return self.user is not None
+
+
+def _unknown_puk_key(email):
+    return "puk-fail:" + hashlib.sha256(email.encode()).hexdigest()
+
+
+def check_puk(email, typed, ip=None):
+    """Check an e-mail and PUK. Wrong PUKs are counted per account; after
+    ``PUK_MAX_FAILURES`` the PUK route stays locked until a branch officer
+    unlocks it. Unknown e-mails are counted and locked the same way, so the
+    answer never tells whether an address is registered."""
+    limit = current_app.config["PUK_MAX_FAILURES"]
+    user = find_by_email(email)
+    if user is None or not user.active:
+        key = _unknown_puk_key(email.strip().lower())
+        if int(store().get(key) or 0) >= limit:
+            verify_puk(None, typed)
+            return PukCheck(locked=True)
+        verify_puk(None, typed)
+        return PukCheck(locked=store().incr(key, 30 * 24 * 3600) >= limit)
+    if user.puk_locked_at is not None:
+        verify_puk(None, typed)
+        return PukCheck(locked=True)
+    if verify_puk(user.puk_hash, typed):
+        if user.puk_failures:
+            user.puk_failures = 0
+            db.session.commit()
+        return PukCheck(user=user)
+    # Counted in the database, atomically: the lock must outlive any cache.
+    db.session.execute(db.update(User).where(User.id == user.id)
+                       .values(puk_failures=User.puk_failures + 1))
+    db.session.refresh(user)
+    audit.record("puk_failed", user_id=user.id, ip=ip, commit=False, failures=user.puk_failures)
+    locked = user.puk_failures >= limit
+    if locked:
+        user.puk_locked_at = utcnow()
+        audit.record("puk_locked", user_id=user.id, ip=ip, commit=False)
+    db.session.commit()
+    return PukCheck(locked=locked)
+
+
+def reset_password_with_puk(user, new_password, ip=None):
+    """Set a new password after a PUK recovery, in one transaction: the old PUK
+    is spent and a new one issued, every session and token of the account is
+    revoked, and the password lock-out is lifted. Returns the new PUK."""
+    problems = passwords.password_problems(new_password)
+    if problems:
+        raise AccountError("password", "password breaks the rule: " + ", ".join(problems))
+    # Sessions first: ending them twice is harmless, so if this fails half-way
+    # nothing is lost and the person simply tries again.
+    ended = end_user_sessions(user.id, "password_reset", ip=ip)
+    puk, puk_hash = issue_puk()
+    user.password_hash = passwords.hash_password(new_password)
+    user.puk_hash = puk_hash
+    user.puk_failures = 0
+    audit.record("password_reset", user_id=user.id, ip=ip, commit=False, method="puk",
+                 sessions_ended=ended)
+    audit.record("puk_issued", user_id=user.id, ip=ip, commit=False, reason="password_reset")
+    db.session.commit()
+    store().delete(_failure_key(user.email))
+    return puk

@@ -72,3 +72,18 @@ def end_session(login, reason, ip=None, revoke_tokens=True):
             revoke_session_tokens(login.public_id)
         audit.record("logout", user_id=login.user_id, ip=ip, commit=False, reason=reason)
         db.session.commit()
+
+
+def end_user_sessions(user_id, reason, ip=None):
+    """End every live session of an account and revoke all its tokens (password
+    reset, account changes): nothing issued before survives."""
+    from ..oauth.tokens import revoke_user_tokens
+
+    live = db.session.execute(
+        db.select(LoginSession).where(LoginSession.user_id == user_id,
+                                      LoginSession.ended_at.is_(None))
+    ).scalars().all()
+    for login in live:
+        end_session(login, reason, ip=ip)
+    revoke_user_tokens(user_id)
+    return len(live)

@@ -38,6 +38,23 @@ def _restart_session(**keep):
     g.pop("csrf_token", None)  # Flask-WTF's per-request copy of the old token
 
 
+def establish_login(user, amr, strength):
+    """Start a login session for this browser (a new session cookie and CSRF token)."""
+    previous = current_login()
+    if previous is not None:
+        # Someone else on this browser: what the old session issued dies with
+        # it. The same person logging in again keeps their tokens.
+        same = previous.user_id == user.id
+        end_session(previous, "reauthenticated" if same else "replaced",
+                    ip=request.remote_addr, revoke_tokens=not same)
+    _restart_session()
+    started = start_session(user, amr, strength, ip=request.remote_addr,
+                            user_agent=request.user_agent.string)
+    session["sid"] = started.id
+    request.environ["idp.login"] = started
+    return started
+
+
 class LoginForm(FlaskForm):
     email = EmailField(_l("E-mail"), validators=[DataRequired(_l("Enter your e-mail address.")),
                                                 Length(max=254)])
@@ -61,24 +78,15 @@ def login():
         form.interaction.data = iid
         if interaction:
             hint = dict(interaction["params"]).get("login_hint", [None])[0]
-            if hint and "@" in hint:
-                form.email.data = hint
+        else:
+            hint = request.args.get("login_hint")
+        if hint and "@" in hint:
+            form.email.data = hint
     error = None
     if form.validate_on_submit():
         result = check_password(form.email.data, form.password.data, ip=request.remote_addr)
         if result.ok:
-            previous = current_login()
-            if previous is not None:
-                # Someone else on this browser: what the old session issued dies with
-                # it. The same person logging in again keeps their tokens.
-                same = previous.user_id == result.user.id
-                end_session(previous, "reauthenticated" if same else "replaced",
-                            ip=request.remote_addr, revoke_tokens=not same)
-            _restart_session()
-            started = start_session(result.user, [PASSWORD_AMR], LOW, ip=request.remote_addr,
-                                    user_agent=request.user_agent.string)
-            session["sid"] = started.id
-            request.environ["idp.login"] = started
+            started = establish_login(result.user, [PASSWORD_AMR], LOW)
             if interaction:
                 interaction["login_sid"] = started.public_id
                 save_interaction(iid, interaction)
@@ -92,6 +100,33 @@ def login():
     if error == "locked":
         status = 429
     return render_template("login.html", form=form, interaction=interaction, iid=iid), status
+
+
+def resume_with_login(iid, interaction, login):
+    """Back to the waiting RP with this fresh login, or to the dashboard when
+    none waits (or its request expired meanwhile)."""
+    from ..oauth.authorize import save_interaction
+
+    if interaction is None:
+        return redirect(url_for("authn.home", expired=1 if iid else None))
+    interaction["login_sid"] = login.public_id
+    save_interaction(iid, interaction)
+    return redirect(url_for("oauth.resume", iid=iid))
+
+
+@bp.route("/methods", methods=["GET", "POST"])
+def methods():
+    """The person's login methods; after registration, the way back to the RP."""
+    from ..oauth.authorize import load_interaction
+
+    login = current_login()
+    iid = request.args.get("interaction") or None
+    if login is None:
+        return redirect(url_for("authn.login", interaction=iid))
+    interaction = load_interaction(iid) if iid else None
+    if request.method == "POST" and FlaskForm().validate_on_submit():
+        return resume_with_login(iid, interaction, login)
+    return render_template("methods.html", user=login.user, interaction=interaction, iid=iid)
 
 
 @bp.get("/")

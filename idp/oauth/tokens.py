@@ -153,3 +153,13 @@ def revoke_session_tokens(sid):
     for family in families:
         revoke_family(family)
     store().delete("sid:" + sid)
+
+
+def revoke_user_tokens(user_id):
+    """Revoke every refresh-token family of an account, and their access tokens."""
+    families = set(db.session.execute(
+        db.select(RefreshToken.family).where(RefreshToken.user_id == user_id,
+                                             RefreshToken.revoked_at.is_(None))
+    ).scalars())
+    for family in families:
+        revoke_family(family)

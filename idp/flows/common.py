@@ -1,0 +1,102 @@
+"""What the flows share: sending a code and reading the answer, the password
+rule's messages, the PUK page, and the "start again" page."""
+
+import logging
+
+from flask import current_app, render_template, request
+from flask_babel import lazy_gettext as _l
+
+from ..accounts import passwords
+from ..delivery import DeliveryError, send_email, send_sms
+from . import codes
+
+log = logging.getLogger("idp.flows")
+
+PASSWORD_MESSAGES = {
+    "length": _l("Use at least 8 characters."),
+    "lower": _l("Add a lower-case letter."),
+    "upper": _l("Add an upper-case letter."),
+    "digit": _l("Add a digit."),
+    "special": _l("Add a special character, such as ! ? - or #."),
+    "common": _l("This password is too common: it appears in lists of leaked passwords. "
+                 "Choose another one."),
+}
+MISMATCH = _l("The passwords are not the same.")
+
+# The rule as the live checklist shows it (same order as the checks).
+PASSWORD_RULE = [
+    ("length", _l("at least 8 characters")),
+    ("lower", _l("a lower-case letter")),
+    ("upper", _l("an upper-case letter")),
+    ("digit", _l("a digit")),
+    ("special", _l("a special character")),
+]
+
+CODE_MESSAGES = {
+    codes.WRONG: _l("The code is not correct. Check it and try again."),
+    codes.EXPIRED: _l("The code has expired. Ask for a new one."),
+    codes.EXHAUSTED: _l("Too many wrong attempts. Ask for a new code."),
+    codes.MISSING: _l("This code is no longer valid. Ask for a new one."),
+}
+SEND_FAILED = {
+    "email": _l("We could not send the e-mail. Please try again in a moment."),
+    "sms": _l("We could not send the SMS. Please try again in a moment."),
+}
+TOO_MANY_SENDS = _l("Too many codes have been requested. Try again in an hour.")
+
+
+def password_errors(form):
+    """Put the rule's verdict on the two password fields; True when acceptable."""
+    problems = passwords.password_problems(form.password.data or "",
+                                           form.password_repeat.data or "")
+    form.password.errors = [PASSWORD_MESSAGES[p] for p in problems if p in PASSWORD_MESSAGES]
+    form.password_repeat.errors = [MISMATCH] if "mismatch" in problems else []
+    return not problems
+
+
+def send_code(flow, channel, target, kind=None, lang=None, **context):
+    """Issue a code for ``channel`` and deliver it; ``flow.data["undelivered"]``
+    says whether it failed. ``kind`` replaces the usual message (the notice to
+    the owner of an address that is already registered gets no code)."""
+    code = codes.issue_code(flow, channel)
+    minutes = current_app.config["CONFIRMATION_CODE_TTL"] // 60
+    try:
+        if channel == "email":
+            send_email(target, kind or "registration_code", lang=lang, code=code,
+                       minutes=minutes, **context)
+        else:
+            send_sms(target, kind or "one_time_password", lang=lang, code=code,
+                     minutes=minutes, **context)
+    except DeliveryError:
+        codes.discard_code(flow, channel)  # no cool-down for a code nobody got
+        flow.data["undelivered"] = channel
+        return False
+    flow.data["undelivered"] = None
+    return True
+
+
+def resend_refusal(flow, channel, *targets):
+    """Why a code may not be sent again now (a message), or None."""
+    wait = codes.resend_wait(flow, channel)
+    if wait:
+        return _l("You can ask for a new code in %(seconds)s seconds.", seconds=wait)
+    if not codes.allow_send(request.remote_addr, *targets):
+        return TOO_MANY_SENDS
+    return None
+
+
+def mask_email(address):
+    local, _, domain = address.partition("@")
+    return f"{local[:1]}***@{domain}"
+
+
+def mask_phone(number):
+    return number[:-6] + "***" + number[-3:] if len(number) > 9 else number
+
+
+def flow_expired(start_url):
+    return render_template("flow_expired.html", start_url=start_url), 400
+
+
+def log_undelivered(kind, error):
+    log.warning("could not deliver %s: %s", kind, error)

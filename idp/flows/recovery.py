@@ -1,0 +1,188 @@
+"""A forgotten password, reset with the PUK: e-mail and PUK → SMS one-time
+password to the registered number → the new password twice → the new PUK.
+
+Then every session and token of the account is revoked and the owner is told
+by e-mail. No answer tells whether an e-mail address is registered."""
+
+import hashlib
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import format_datetime
+from flask_babel import lazy_gettext as _l
+
+from ..accounts.models import User
+from ..accounts.service import check_puk, reset_password_with_puk
+from ..delivery import DeliveryError, send_email
+from ..extensions import db
+from ..oauth.authorize import load_interaction
+from ..timeutil import utcnow
+from . import codes
+from .common import (CODE_MESSAGES, PASSWORD_RULE, SEND_FAILED, flow_expired, mask_phone,
+                     password_errors, resend_refusal, send_code)
+from .forms import CsrfForm, NewPasswordForm, PukAcknowledgementForm, PukForm, SmsCodeForm
+from .state import begin_flow, end_flow, load_flow, save_flow
+
+bp = Blueprint("recover", __name__)
+
+KIND = "recover"
+TRANSITIONS = {"sms": {"password"}, "password": {"puk"}}
+STEP_VIEWS = {"sms": "recover.sms", "password": "recover.password", "puk": "recover.puk"}
+
+WRONG_PUK = _l("The e-mail address or PUK is not correct.")
+LOCKED = _l("Too many wrong PUKs: password recovery with the PUK is locked for this account. "
+            "Visit a branch with an identity document to unlock it.")
+
+
+def puk_fingerprint(user):
+    """Binds a flow to the PUK it was started with: once that PUK is spent (by
+    this flow or another), the flow is dead."""
+    return hashlib.sha256((user.puk_hash or "").encode()).hexdigest()
+
+
+def _user_of(flow):
+    user = db.session.get(User, flow.data["user_id"])
+    if user is None or not user.active or puk_fingerprint(user) != flow.data["puk"]:
+        return None
+    return user
+
+
+def _flow_at(fid, step):
+    flow = load_flow(KIND, fid)
+    if flow is None:
+        return None, None, flow_expired(url_for("recover.start"))
+    if flow.step != step:
+        return None, None, redirect(url_for(STEP_VIEWS[flow.step], fid=fid))
+    user = _user_of(flow) if step != "puk" else db.session.get(User, flow.data["user_id"])
+    if user is None:
+        end_flow(flow)
+        return None, None, flow_expired(url_for("recover.start"))
+    return flow, user, None
+
+
+@bp.route("/recover", methods=["GET", "POST"])
+def start():
+    iid = request.values.get("interaction") or None
+    if iid and load_interaction(iid) is None:
+        iid = None
+    form = PukForm()
+    if request.method == "GET":
+        form.interaction.data = iid
+    status = 200
+    if form.validate_on_submit():
+        result = check_puk(form.email.data, form.puk.data, ip=request.remote_addr)
+        if result.ok and not result.user.phone_verified:
+            form.puk.errors = [_l("Your account has no confirmed mobile number. "
+                                  "Visit a branch to reset your password.")]
+        elif result.ok:
+            user = result.user
+            flow = begin_flow(KIND, "sms", iid=iid, user_id=user.id,
+                              puk=puk_fingerprint(user), new_puk=None)
+            if codes.allow_send(request.remote_addr, user.phone):
+                send_code(flow, "sms", user.phone)
+            else:
+                flow.data["undelivered"] = "sms"
+            save_flow(flow)
+            return redirect(url_for("recover.sms", fid=flow.id))
+        else:
+            form.puk.errors = [LOCKED if result.locked else WRONG_PUK]
+            status = 429 if result.locked else 400
+    if form.errors and status == 200:
+        status = 400
+    return render_template("recover_start.html", form=form, iid=iid), status
+
+
+@bp.route("/recover/<fid>/sms", methods=["GET", "POST"])
+def sms(fid):
+    flow, user, response = _flow_at(fid, "sms")
+    if response is not None:
+        return response
+    form = SmsCodeForm()
+    if form.validate_on_submit():
+        check = codes.check_code(flow, "sms", form.code.data)
+        if check.ok:
+            flow.advance("password", TRANSITIONS)
+            save_flow(flow)
+            return redirect(url_for("recover.password", fid=fid))
+        form.code.errors = [CODE_MESSAGES[check.status]]
+    return _code_page(flow, user, form), 400 if form.errors else 200
+
+
+def _code_page(flow, user, form, refusal=None):
+    return render_template(
+        "code_step.html", form=form, flow=flow, channel="sms", target=mask_phone(user.phone),
+        title=_l("Password recovery"), step=2, steps=4, refusal=refusal,
+        undelivered=SEND_FAILED["sms"] if flow.data.get("undelivered") else None,
+        minutes=current_app.config["CONFIRMATION_CODE_TTL"] // 60,
+        action=url_for("recover.sms", fid=flow.id), resend=url_for("recover.resend", fid=flow.id),
+        cancel=url_for("recover.cancel", fid=flow.id), cancel_label=_l("Cancel"))
+
+
+@bp.post("/recover/<fid>/resend")
+def resend(fid):
+    flow, user, response = _flow_at(fid, "sms")
+    if response is not None:
+        return response
+    if not CsrfForm().validate_on_submit():
+        return redirect(url_for("recover.sms", fid=fid))
+    refusal = resend_refusal(flow, "sms", user.phone)
+    if refusal is not None:
+        return _code_page(flow, user, SmsCodeForm(), refusal), 429
+    send_code(flow, "sms", user.phone)
+    save_flow(flow)
+    return redirect(url_for("recover.sms", fid=fid, sent=1))
+
+
+@bp.route("/recover/<fid>/password", methods=["GET", "POST"])
+def password(fid):
+    flow, user, response = _flow_at(fid, "password")
+    if response is not None:
+        return response
+    form = NewPasswordForm()
+    if form.validate_on_submit() and password_errors(form):
+        new_puk = reset_password_with_puk(user, form.password.data, ip=request.remote_addr)
+        _tell_owner(user)
+        flow.data["new_puk"] = new_puk
+        flow.advance("puk", TRANSITIONS)
+        save_flow(flow)
+        return redirect(url_for("recover.puk", fid=fid))
+    return render_template("recover_password.html", form=form, flow=flow, rule=PASSWORD_RULE,
+                           cancel=url_for("recover.cancel", fid=fid)), \
+        400 if form.errors else 200
+
+
+def _tell_owner(user):
+    try:
+        send_email(user.email, "password_reset", lang=user.locale,
+                   when=format_datetime(utcnow(), "short") + " UTC")
+    except DeliveryError:
+        pass  # logged by delivery; the reset itself stands
+
+
+@bp.route("/recover/<fid>/puk", methods=["GET", "POST"])
+def puk(fid):
+    flow, user, response = _flow_at(fid, "puk")
+    if response is not None:
+        return response
+    form = PukAcknowledgementForm()
+    if form.validate_on_submit():
+        end_flow(flow)
+        flash(_l("Your password has been changed. Log in with the new password."), "success")
+        return redirect(url_for("authn.login", interaction=flow.iid, login_hint=user.email))
+    return render_template("puk.html", form=form, puk=flow.data["new_puk"],
+                           title=_l("Password recovery"), step=4, steps=4,
+                           action=url_for("recover.puk", fid=fid), cancel=None), \
+        400 if form.errors else 200
+
+
+@bp.post("/recover/<fid>/cancel")
+def cancel(fid):
+    flow = load_flow(KIND, fid)
+    if flow is None:
+        return flow_expired(url_for("recover.start"))
+    if flow.step == "puk" or not CsrfForm().validate_on_submit():
+        return redirect(url_for(STEP_VIEWS[flow.step], fid=fid))
+    codes.discard_code(flow, "sms")
+    end_flow(flow)
+    if flow.iid:
+        return redirect(url_for("authn.login", interaction=flow.iid))
+    return redirect(url_for("authn.login"))

@@ -1,0 +1,286 @@
+"""Registration, as in the Rekono guide: details → e-mail code → SMS code →
+PUK → choose. The account is created only when both codes are confirmed, in
+one transaction; the paused authorization request (``iid``) survives the
+whole flow and is finished at the end.
+
+Each step is a small view; the checks are plain functions tests can call."""
+
+from dataclasses import dataclass, field
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import get_locale
+from flask_babel import lazy_gettext as _l
+
+from ..accounts import passwords
+from ..accounts.service import (AccountError, discard_new_account, find_by_email,
+                                normalise_email, normalise_phone, register_account)
+from ..accounts.models import User
+from ..authn import PASSWORD_AMR, SMS_AMR
+from ..authn.views import current_login, establish_login, resume_with_login
+from ..extensions import db
+from ..oauth.authorize import load_interaction, save_interaction
+from ..trust.levels import SUBSTANTIAL
+from . import codes
+from .common import (CODE_MESSAGES, PASSWORD_RULE, SEND_FAILED, TOO_MANY_SENDS, flow_expired,
+                     mask_email, mask_phone, password_errors, resend_refusal, send_code)
+from .forms import ChoiceForm, CsrfForm, DetailsForm, EmailCodeForm, PukAcknowledgementForm, SmsCodeForm
+from .state import begin_flow, end_flow, load_flow, save_flow
+
+bp = Blueprint("register", __name__)
+
+KIND = "register"
+# The steps after the details page, and where each may lead.
+TRANSITIONS = {"email": {"phone"}, "phone": {"puk"}, "puk": {"choose"}}
+STEP_VIEWS = {"email": "register.email", "phone": "register.phone",
+              "puk": "register.puk", "choose": "register.choose"}
+
+PHONE_MESSAGES = {
+    "phone": _l("Enter a mobile phone number, such as 041 123 123 or +386 41 123 123."),
+    "phone_not_mobile": _l("This is not a mobile number; the code is sent by SMS."),
+}
+
+
+@dataclass
+class Details:
+    email: str | None = None
+    phone: str | None = None
+    errors: dict = field(default_factory=dict)
+
+
+def check_details(email, region, phone):
+    """Normalise the e-mail and the mobile number; messages for what is wrong."""
+    details = Details()
+    try:
+        details.email = normalise_email(email)
+    except AccountError:
+        details.errors["email"] = [_l("Enter an e-mail address like name@example.si.")]
+    try:
+        details.phone = normalise_phone(phone, region=region, mobile=True)
+    except AccountError as error:
+        details.errors["phone"] = [PHONE_MESSAGES.get(error.code, PHONE_MESSAGES["phone"])]
+    return details
+
+
+def _start_url(flow=None):
+    iid = flow.iid if flow else request.values.get("interaction")
+    if iid and load_interaction(iid) is None:
+        iid = None
+    return url_for("register.details", interaction=iid or None)
+
+
+def _flow_at(fid, step):
+    """(flow, None) when the flow is at ``step``; else (None, a response)."""
+    flow = load_flow(KIND, fid)
+    if flow is None:
+        return None, flow_expired(_start_url())
+    if flow.step != step:
+        return None, redirect(url_for(STEP_VIEWS[flow.step], fid=fid))
+    return flow, None
+
+
+@bp.route("/register", methods=["GET", "POST"])
+def details():
+    iid = request.values.get("interaction") or None
+    interaction = load_interaction(iid) if iid else None
+    if iid and interaction is None:
+        return render_template("interaction_expired.html"), 400
+    form = DetailsForm()
+    if request.method == "GET":
+        form.interaction.data = iid
+    status = 200
+    if form.validate_on_submit():
+        checked = check_details(form.email.data, form.phone_region.data, form.phone.data)
+        for name, messages in checked.errors.items():
+            form[name].errors = messages
+        password_ok = password_errors(form)
+        if not checked.errors and password_ok:
+            if not codes.allow_send(request.remote_addr, checked.email):
+                form.email.errors = [TOO_MANY_SENDS]
+                status = 429
+            else:
+                return _begin(checked, form.password.data, iid)
+    if form.errors and status == 200:
+        status = 400
+    return render_template("register_details.html", form=form, iid=iid, interaction=interaction,
+                           rule=PASSWORD_RULE,
+                           minutes=current_app.config["FLOW_TTL"] // 60), status
+
+
+def _begin(checked, password, iid):
+    existing = find_by_email(checked.email)
+    flow = begin_flow(KIND, "email", iid=iid, email=checked.email, phone=checked.phone,
+                      password_hash=passwords.hash_password(password),
+                      existing=existing is not None, lang=str(get_locale()))
+    _send_email_code(flow, existing)
+    save_flow(flow)
+    return redirect(url_for("register.email", fid=flow.id))
+
+
+def _send_email_code(flow, existing=None):
+    """The e-mail step's message. An address that is already registered gets a
+    notice to its owner instead of a code, and the page looks the same."""
+    if flow.data["existing"]:
+        existing = existing or find_by_email(flow.data["email"])
+        if existing is not None:
+            return send_code(flow, "email", flow.data["email"], kind="registration_attempt",
+                             lang=existing.locale or flow.data["lang"],
+                             login_url=url_for("authn.login", _external=True),
+                             recover_url=url_for("recover.start", _external=True))
+    return send_code(flow, "email", flow.data["email"])
+
+
+def _code_step(fid, step, channel, form_class, on_success):
+    flow, response = _flow_at(fid, step)
+    if response is not None:
+        return response
+    form = form_class()
+    if form.validate_on_submit():
+        check = codes.check_code(flow, channel, form.code.data)
+        if check.ok and not (channel == "email" and flow.data["existing"]):
+            return on_success(flow)
+        verdict = check.status if not check.ok else codes.WRONG
+        form.code.errors = [CODE_MESSAGES[verdict]]
+    return _code_page(flow, channel, form), 400 if form.errors else 200
+
+
+def _code_page(flow, channel, form, refusal=None):
+    email_step = channel == "email"
+    return render_template(
+        "code_step.html", form=form, flow=flow, channel=channel,
+        target=mask_email(flow.data["email"]) if email_step else mask_phone(flow.data["phone"]),
+        title=_l("Registration"), step=2 if email_step else 3, steps=5, refusal=refusal,
+        undelivered=SEND_FAILED[channel] if flow.data.get("undelivered") == channel else None,
+        minutes=current_app.config["CONFIRMATION_CODE_TTL"] // 60,
+        action=url_for(STEP_VIEWS[flow.step], fid=flow.id),
+        resend=url_for("register.resend", fid=flow.id),
+        cancel=url_for("register.cancel", fid=flow.id), cancel_label=_l("Cancel registration"))
+
+
+@bp.route("/register/<fid>/email", methods=["GET", "POST"])
+def email(fid):
+    def confirmed(flow):
+        flow.advance("phone", TRANSITIONS)
+        send_code(flow, "sms", flow.data["phone"])
+        save_flow(flow)
+        return redirect(url_for("register.phone", fid=flow.id))
+
+    return _code_step(fid, "email", "email", EmailCodeForm, confirmed)
+
+
+@bp.route("/register/<fid>/phone", methods=["GET", "POST"])
+def phone(fid):
+    def confirmed(flow):
+        try:
+            user, puk = register_account(flow.data["email"], flow.data["phone"],
+                                         flow.data["password_hash"], locale=flow.data["lang"],
+                                         ip=request.remote_addr)
+        except AccountError:
+            # Registered in another flow meanwhile. Both codes were confirmed,
+            # so saying so reveals nothing to a stranger.
+            end_flow(flow)
+            return render_template("register_taken.html",
+                                   login_url=url_for("authn.login", interaction=flow.iid)), 409
+        flow.data.update(user_id=user.id, puk=puk, password_hash=None)
+        flow.advance("puk", TRANSITIONS)
+        save_flow(flow)
+        return redirect(url_for("register.puk", fid=flow.id))
+
+    return _code_step(fid, "phone", "sms", SmsCodeForm, confirmed)
+
+
+@bp.post("/register/<fid>/resend")
+def resend(fid):
+    flow = load_flow(KIND, fid)
+    if flow is None:
+        return flow_expired(_start_url())
+    form = CsrfForm()
+    if flow.step not in ("email", "phone") or not form.validate_on_submit():
+        return redirect(url_for(STEP_VIEWS[flow.step], fid=fid))
+    channel, target = (("email", flow.data["email"]) if flow.step == "email"
+                       else ("sms", flow.data["phone"]))
+    refusal = resend_refusal(flow, channel, target)
+    if refusal is not None:
+        form = EmailCodeForm() if channel == "email" else SmsCodeForm()
+        return _code_page(flow, channel, form, refusal), 429
+    if channel == "email":
+        _send_email_code(flow)
+    else:
+        send_code(flow, "sms", target)
+    save_flow(flow)
+    return redirect(url_for(STEP_VIEWS[flow.step], fid=fid, sent=1))
+
+
+@bp.route("/register/<fid>/puk", methods=["GET", "POST"])
+def puk(fid):
+    flow, response = _flow_at(fid, "puk")
+    if response is not None:
+        return response
+    form = PukAcknowledgementForm()
+    if form.validate_on_submit():
+        user = db.session.get(User, flow.data["user_id"])
+        if user is None:
+            end_flow(flow)
+            return flow_expired(_start_url(flow))
+        # The person chose the password and proved the phone with an SMS code.
+        establish_login(user, [PASSWORD_AMR, SMS_AMR], SUBSTANTIAL)
+        flow.data["puk"] = None  # shown until stored, then gone
+        flow.advance("choose", TRANSITIONS)
+        save_flow(flow)
+        return redirect(url_for("register.choose", fid=flow.id))
+    return render_template("puk.html", form=form, puk=flow.data["puk"],
+                           title=_l("Registration"), step=4, steps=5,
+                           action=url_for("register.puk", fid=fid),
+                           cancel=url_for("register.cancel", fid=fid)), \
+        400 if form.errors else 200
+
+
+@bp.route("/register/<fid>/done", methods=["GET", "POST"])
+def choose(fid):
+    flow, response = _flow_at(fid, "choose")
+    if response is not None:
+        return response
+    login = current_login()
+    if login is None or login.user_id != flow.data["user_id"]:
+        end_flow(flow)  # logged out meanwhile: the account exists, log in as usual
+        return redirect(url_for("authn.login", interaction=flow.iid))
+    form = ChoiceForm()
+    if form.validate_on_submit():
+        end_flow(flow)
+        interaction = load_interaction(flow.iid) if flow.iid else None
+        if form.methods.data:
+            return redirect(url_for("authn.methods", interaction=flow.iid if interaction else None))
+        return resume_with_login(flow.iid, interaction, login)
+    waiting = load_interaction(flow.iid) if flow.iid else None
+    return render_template("register_choose.html", form=form, interaction=waiting,
+                           user=login.user)
+
+
+@bp.post("/register/<fid>/cancel")
+def cancel(fid):
+    flow = load_flow(KIND, fid)
+    if flow is None:
+        return flow_expired(_start_url())
+    if not CsrfForm().validate_on_submit():
+        return redirect(url_for(STEP_VIEWS[flow.step], fid=fid))
+    if flow.step == "puk":  # created a moment ago and never used: no half-made account
+        discard_new_account(flow.data["user_id"], ip=request.remote_addr)
+    for channel in ("email", "sms"):
+        codes.discard_code(flow, channel)
+    end_flow(flow)
+    return deny_interaction(flow.iid)
+
+
+def deny_interaction(iid):
+    """The person cancelled: a waiting RP gets ``access_denied``."""
+    interaction = load_interaction(iid) if iid else None
+    if interaction is None:
+        flash(_l("Registration cancelled."), "info")
+        return redirect(url_for("authn.login"))
+    interaction["consent"] = "denied"
+    save_interaction(iid, interaction)
+    return redirect(url_for("oauth.resume", iid=iid))
+
+
+@bp.get("/terms")
+def terms():
+    return render_template("terms.html")
