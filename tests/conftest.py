@@ -9,6 +9,7 @@ import socket
 import threading
 from urllib.parse import parse_qs, urlsplit
 
+import flask
 import flask_babel
 import pytest
 
@@ -93,13 +94,18 @@ def app(backend, smtp_sink, sms_sink):
     sms_sink.clear()
     app = create_app({**backend, "RATELIMIT_KEY_PREFIX": backend.get("REDIS_PREFIX", "")
                       + "rl" + secrets.token_hex(3)})
-    # Requests of the test client share the test's app context, hence ``g``:
-    # make Flask-Babel choose the language afresh each time, as in production.
-    app.before_request(flask_babel.refresh)
+    app.before_request(_fresh_request_state)
     with app.app_context():
         yield app
         db.session.remove()
     reset(app)
+
+
+def _fresh_request_state():
+    """Requests of the test clients share the test's app context, hence ``g``:
+    forget what Flask-Babel and Flask-WTF keep there, as a new request would."""
+    flask_babel.refresh()
+    flask.g.pop("csrf_token", None)
 
 
 def reset(app):
