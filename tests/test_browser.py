@@ -30,15 +30,19 @@ def browser():
 def ebank_and_idp(backend):
     """The IdP on http://localhost:<port> and the demo e-bank beside it, as `make run` has them."""
     from clients.ebank import create_app as create_ebank
+    from idp.accounts.puk import issue_puk
     from idp.accounts.service import create_user
+    from idp.extensions import db
     from idp.oauth.clients import create_client
 
     idp_port, bank_port = free_port(), free_port()
     issuer, bank_url = f"http://localhost:{idp_port}", f"http://localhost:{bank_port}"
     idp_app = create_app({**backend, "ISSUER": issuer})
     with idp_app.app_context():
-        create_user("ana@example.si", "Geslo-Test-1", "041 123 123", given_name="Ana",
-                    family_name="Novak")
+        ana = create_user("ana@example.si", "Geslo-Test-1", "041 123 123", given_name="Ana",
+                          family_name="Novak")
+        ANA["puk"], ana.puk_hash = issue_puk()
+        db.session.commit()
         rp, secret = create_client("E-banka", [bank_url + "/callback"], [bank_url + "/"],
                                    first_party=True, client_id="ebank")
     idp = LiveServer(idp_app, idp_port)
@@ -48,6 +52,9 @@ def ebank_and_idp(backend):
     bank.stop()
     idp.stop()
     reset(idp_app)
+
+
+ANA = {}  # Ana's PUK, set by the fixture
 
 
 def shot(page, name):
@@ -112,3 +119,112 @@ def test_login_page_works_on_a_phone_and_with_the_keyboard(browser, ebank_and_id
     page.get_by_label("Password").press("Enter")
     page.wait_for_url(ebank_and_idp + "/")
     shot(page, "core-phone-logged-in")
+
+
+def test_registration_from_the_ebank(browser, ebank_and_idp, backend, smtp_sink, sms_sink):
+    """A newcomer clicks "Ustvari račun" on the e-bank's login redirect, goes
+    through all five pages, and lands back in the e-bank logged in at low."""
+    prefix = f"register-{backend['BACKEND']}-"
+    email = f"nova-{backend['BACKEND']}@example.si"
+    page = browser.new_page(locale="sl-SI")
+    page.goto(ebank_and_idp)
+    page.get_by_role("link", name="Prijava / Log in").click()
+    page.wait_for_url("**/login?interaction=*")
+    page.get_by_role("link", name="Ustvari račun").click()
+
+    # 1. Details, with the live password checklist.
+    page.wait_for_url("**/register?interaction=*")
+    page.get_by_label("E-naslov").fill(email)
+    page.get_by_label("Geslo", exact=True).fill("modra")
+    assert "met" not in (page.locator('[data-rule="upper"]').get_attribute("class") or "")
+    page.get_by_label("Geslo", exact=True).fill("Modra-Lipa-42")
+    assert "met" in page.locator('[data-rule="upper"]').get_attribute("class")
+    page.get_by_label("Ponovite geslo").fill("Modra-Lipa-42")
+    assert "met" in page.locator('[data-rule="match"]').get_attribute("class")
+    page.get_by_label("Številka mobilnega telefona").fill("041 555 123")
+    shot(page, prefix + "1-details-unticked")
+    page.get_by_role("button", name="Naprej").click()
+    assert "Pogoji uporabe" in page.get_by_role("alert").inner_text()  # terms not ticked
+    page.get_by_label("Geslo", exact=True).fill("Modra-Lipa-42")
+    page.get_by_label("Ponovite geslo").fill("Modra-Lipa-42")
+    page.get_by_label("Strinjam se s Pogoji uporabe").check()
+    shot(page, prefix + "1-details")
+    page.get_by_role("button", name="Naprej").click()
+
+    # 2. The e-mail code, read from the SMTP server.
+    page.wait_for_url("**/register/*/email")
+    page.get_by_label("Potrditvena koda").fill(smtp_sink.last_code(email))
+    shot(page, prefix + "2-email-code")
+    page.get_by_role("button", name="Potrdi").click()
+
+    # 3. The SMS one-time password, read from the gateway.
+    page.wait_for_url("**/register/*/phone")
+    page.get_by_label("Enkratno geslo SMS").fill(sms_sink.last_code("+38641555123"))
+    shot(page, prefix + "3-sms-code")
+    page.get_by_role("button", name="Potrdi").click()
+
+    # 4. The PUK, shown once, acknowledged.
+    page.wait_for_url("**/register/*/puk")
+    assert len(page.locator("#puk").inner_text()) == 8
+    shot(page, prefix + "4-puk")
+    page.get_by_label("Kodo PUK sem si zapisal(a) in jo hranim na varnem").check()
+    page.get_by_role("button", name="Naprej").click()
+
+    # 5. Choose: finish and go to the service.
+    page.wait_for_url("**/register/*/done")
+    shot(page, prefix + "5-choose")
+    page.get_by_role("button", name="Zaključi postopek registracije → NA STORITEV").click()
+
+    page.wait_for_url(ebank_and_idp + "/")
+    assert page.locator("#who").inner_text() == email
+    assert page.locator("#acr").inner_text() == "http://eidas.europa.eu/LoA/low"
+    assert page.locator("#trust-level").inner_text() == "low"
+    assert page.locator("#amr").inner_text() == "pwd, sms"
+    shot(page, prefix + "6-ebank-logged-in")
+
+
+def test_password_recovery_with_the_puk(browser, ebank_and_idp, backend, sms_sink):
+    prefix = f"recover-{backend['BACKEND']}-"
+    page = browser.new_page(locale="sl-SI")
+    page.goto(ebank_and_idp)
+    page.get_by_role("link", name="Prijava / Log in").click()
+    page.wait_for_url("**/login?interaction=*")
+    page.get_by_role("link", name="Pozabljeno geslo?").click()
+
+    page.wait_for_url("**/recover?interaction=*")
+    page.get_by_label("E-naslov").fill("ana@example.si")
+    page.get_by_label("Koda PUK").fill(ANA["puk"].lower())  # read as printed
+    shot(page, prefix + "1-email-and-puk")
+    page.get_by_role("button", name="Naprej").click()
+
+    page.wait_for_url("**/recover/*/sms")
+    page.get_by_label("Enkratno geslo SMS").fill(sms_sink.last_code("+38641123123"))
+    shot(page, prefix + "2-sms-code")
+    page.get_by_role("button", name="Potrdi").click()
+
+    page.wait_for_url("**/recover/*/password")
+    page.get_by_label("Geslo", exact=True).fill("Zelena-Miza-Kava-7")
+    page.get_by_label("Ponovite geslo").fill("Zelena-Miza-Kava-7")
+    shot(page, prefix + "3-new-password")
+    page.get_by_role("button", name="Spremeni geslo").click()
+
+    page.wait_for_url("**/recover/*/puk")
+    new_puk = page.locator("#puk").inner_text()
+    assert len(new_puk) == 8 and new_puk != ANA["puk"]
+    shot(page, prefix + "4-new-puk")
+    page.get_by_label("Kodo PUK sem si zapisal(a) in jo hranim na varnem").check()
+    page.get_by_role("button", name="Naprej").click()
+
+    # Back on the login page of the same e-bank request: the old password fails.
+    page.wait_for_url("**/login?*")
+    assert "Geslo je spremenjeno" in page.content()
+    assert page.get_by_label("E-naslov").input_value() == "ana@example.si"
+    page.get_by_label("Geslo").fill("Geslo-Test-1")
+    page.get_by_role("button", name="Prijava").click()
+    assert page.get_by_role("alert").is_visible()
+    page.get_by_label("Geslo").fill("Zelena-Miza-Kava-7")
+    shot(page, prefix + "5-login-new-password")
+    page.get_by_role("button", name="Prijava").click()
+    page.wait_for_url(ebank_and_idp + "/")
+    assert page.locator("#who").inner_text() == "Ana Novak"
+    shot(page, prefix + "6-ebank-logged-in")

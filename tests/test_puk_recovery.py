@@ -208,3 +208,24 @@ def test_sms_gateway_down_says_try_again(client, owner, sms_sink):
         .status_code == 302
     response = post_form(client, f"/recover/{fid}/sms", code=sms_sink.last_code(PHONE))
     assert response.headers["Location"].endswith("/password")
+
+
+def test_recovery_inside_an_authorization_request_returns_to_the_rp(client, flow, rp, owner,
+                                                                     sms_sink):
+    f = flow(rp)
+    iid = re.search(r"interaction=([^&]+)", f.start().headers["Location"]).group(1)
+    assert f"/recover?interaction={iid}" in client.get(f"/login?interaction={iid}") \
+        .get_data(as_text=True)
+    response = post_form(client, "/recover", page=f"/recover?interaction={iid}",
+                         email=owner.email, puk=owner.puk, interaction=iid)
+    fid = fid_of(response)
+    post_form(client, f"/recover/{fid}/sms", code=sms_sink.last_code(PHONE))
+    post_form(client, f"/recover/{fid}/password", password=NEW_PASSWORD,
+              password_repeat=NEW_PASSWORD)
+    done = post_form(client, f"/recover/{fid}/puk", stored="y")
+    assert f"interaction={iid}" in done.headers["Location"]
+    assert f'value="{owner.email}"' in client.get(done.headers["Location"]).get_data(as_text=True)
+    login = post_form(client, "/login", page=done.headers["Location"], email=owner.email,
+                      password=NEW_PASSWORD, interaction=iid)
+    params, _ = f.follow_to_rp(login)
+    assert "code" in params, params

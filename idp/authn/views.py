@@ -76,10 +76,9 @@ def login():
     form = LoginForm()
     if request.method == "GET":
         form.interaction.data = iid
+        hint = request.args.get("login_hint")  # after a password reset
         if interaction:
-            hint = dict(interaction["params"]).get("login_hint", [None])[0]
-        else:
-            hint = request.args.get("login_hint")
+            hint = dict(interaction["params"]).get("login_hint", [hint])[0]
         if hint and "@" in hint:
             form.email.data = hint
     error = None
