@@ -4,6 +4,7 @@ password → new password twice → new PUK; everything issued before is revoked
 import re
 
 import pytest
+from sqlalchemy.orm.attributes import set_committed_value
 
 from conftest import PASSWORD, csrf_token
 from idp.accounts import passwords
@@ -229,3 +230,27 @@ def test_recovery_inside_an_authorization_request_returns_to_the_rp(client, flow
                       password=NEW_PASSWORD, interaction=iid)
     params, _ = f.follow_to_rp(login)
     assert "code" in params, params
+
+
+def test_spelling_variants_of_an_address_count_together(app, client, owner):
+    """Counted under the normalised address, known or unknown alike: a variant
+    spelling must not lock one sooner than the other."""
+    limit = app.config["PUK_MAX_FAILURES"]
+    for email in ("nihce@example.si", owner.email):
+        answers = [start(client, email, "AAAAAAAA").status_code for _ in range(limit - 1)]
+        variant = email.replace("example", "ｅxample")  # a full-width e
+        answers.append(start(client, variant, "AAAAAAAA").status_code)
+        assert answers == [400] * (limit - 1) + [429], email
+
+
+def test_one_puk_resets_the_password_only_once(owner):
+    from idp.accounts.service import AccountError, reset_password_with_puk
+
+    stale = db.session.get(User, owner.id).puk_hash
+    reset_password_with_puk(owner, NEW_PASSWORD)
+    # A parallel submit that read the row before the first one committed.
+    set_committed_value(owner, "puk_hash", stale)
+    with pytest.raises(AccountError):
+        reset_password_with_puk(owner, "Druga-Pot-Vedno-9")
+    db.session.expire_all()
+    assert passwords.verify_password(db.session.get(User, owner.id).password_hash, NEW_PASSWORD)

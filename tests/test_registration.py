@@ -81,7 +81,7 @@ def interaction_of(response):
 
 def test_registration_from_the_rp_ends_with_its_id_token(client, flow, rp, person, smtp_sink):
     f = flow(rp)
-    start = f.start()
+    start = f.start(state="st-registration")
     iid = interaction_of(start)
     login_page = client.get(start.headers["Location"]).get_data(as_text=True)
     assert "Ustvari račun" in login_page and f"/register?interaction={iid}" in login_page
@@ -114,7 +114,7 @@ def test_registration_from_the_rp_ends_with_its_id_token(client, flow, rp, perso
     back = client.post(f"/register/{fid}/done", data={"csrf_token": csrf_token(html),
                                                       "finish": "1"})
     params, _ = f.follow_to_rp(back)
-    assert params["state"] == f.params()["state"] or "code" in params
+    assert params["state"] == "st-registration" and "code" in params
     tokens = f.exchange(params["code"], secret=rp.secret).get_json()
     keys = KeySet.import_key_set(client.get("/jwks.json").get_json())
     claims = jwt.decode(tokens["id_token"], keys, algorithms=["RS256", "ES256"]).claims
@@ -365,9 +365,10 @@ def test_flow_of_another_browser_is_not_found(app, client, person):
     stranger = app.test_client()
     response = stranger.get(f"/register/{fid}/email")
     assert response.status_code == 400 and "Začnite znova" in response.get_data(as_text=True)
-    response = stranger.post(f"/register/{fid}/email",
-                             data={"code": person.smtp.last_code(person.email)})
-    assert response.status_code in (400, 302)
+    stranger_csrf = csrf_token(stranger.get("/register").get_data(as_text=True))
+    response = stranger.post(f"/register/{fid}/email", data={
+        "csrf_token": stranger_csrf, "code": person.smtp.last_code(person.email)})
+    assert response.status_code == 400 and "Začnite znova" in response.get_data(as_text=True)
     assert client.get(f"/register/{fid}/email").status_code == 200  # still there for its owner
 
 
@@ -437,3 +438,24 @@ def test_email_registered_meanwhile_is_not_half_made(client, person, make_user):
     response = person.code(fid, "phone", person.sms.last_code("+38641555123"))
     assert response.status_code == 409 and "že obstaja" in response.get_data(as_text=True)
     assert db.session.execute(db.select(db.func.count(User.id))).scalar() == 1
+
+
+def test_first_sms_is_limited_per_number(app, client, person, sms_sink):
+    app.config["SENDS_PER_ADDRESS_PER_HOUR"] = 1
+    for attempt in range(2):
+        fid = fid_of(person.details().headers["Location"])  # a new address each time
+        person.code(fid, "email", person.smtp.last_code(person.email))
+        page = client.get(f"/register/{fid}/phone").get_data(as_text=True)
+    assert "Zahtevali ste preveč kod" in page
+    assert len(sms_sink.to("+38641555123")) == 1
+
+
+def test_methods_page_does_not_stand_in_for_a_fresh_login(client, flow, rp, ana):
+    f = flow(rp)
+    f.code(ana.email)  # logged in
+    again = f.start(prompt="login")
+    iid = interaction_of(again)
+    page = client.get(f"/methods?interaction={iid}").get_data(as_text=True)
+    response = client.post(f"/methods?interaction={iid}", data={"csrf_token": csrf_token(page)})
+    resumed = client.get(response.headers["Location"])
+    assert "/login?interaction=" in resumed.headers["Location"]  # asked again, no code

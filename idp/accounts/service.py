@@ -196,7 +196,11 @@ def check_puk(email, typed, ip=None):
     limit = current_app.config["PUK_MAX_FAILURES"]
     user = find_by_email(email)
     if user is None or not user.active:
-        key = _unknown_puk_key(email.strip().lower())
+        try:  # the same spelling rules as for accounts, so variants count together
+            canonical = normalise_email(email)
+        except AccountError:
+            canonical = email.strip().lower()
+        key = _unknown_puk_key(canonical)
         if int(store().get(key) or 0) >= limit:
             verify_puk(None, typed)
             return PukCheck(locked=True)
@@ -230,16 +234,25 @@ def reset_password_with_puk(user, new_password, ip=None):
     problems = passwords.password_problems(new_password)
     if problems:
         raise AccountError("password", "password breaks the rule: " + ", ".join(problems))
+    proven_puk_hash = user.puk_hash  # as read when the flow checked it, before any commit
     # Sessions first: ending them twice is harmless, so if this fails half-way
     # nothing is lost and the person simply tries again.
     ended = end_user_sessions(user.id, "password_reset", ip=ip)
     puk, puk_hash = issue_puk()
-    user.password_hash = passwords.hash_password(new_password)
-    user.puk_hash = puk_hash
-    user.puk_failures = 0
+    # Only if the PUK is still the one this recovery proved: of two parallel
+    # submits, exactly one spends it.
+    changed = db.session.execute(
+        db.update(User).where(User.id == user.id, User.puk_hash == proven_puk_hash)
+        .values(password_hash=passwords.hash_password(new_password), puk_hash=puk_hash,
+                puk_failures=0)
+    ).rowcount
+    if changed != 1:
+        db.session.rollback()
+        raise AccountError("puk_spent", "the PUK was spent by another reset")
     audit.record("password_reset", user_id=user.id, ip=ip, commit=False, method="puk",
                  sessions_ended=ended)
     audit.record("puk_issued", user_id=user.id, ip=ip, commit=False, reason="password_reset")
     db.session.commit()
+    db.session.refresh(user)
     store().delete(_failure_key(user.email))
     return puk

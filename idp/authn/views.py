@@ -124,7 +124,11 @@ def methods():
         return redirect(url_for("authn.login", interaction=iid))
     interaction = load_interaction(iid) if iid else None
     if request.method == "POST" and FlaskForm().validate_on_submit():
-        return resume_with_login(iid, interaction, login)
+        # Only resumes: whether this login satisfies the request (prompt,
+        # max_age) was settled by the flow that created it.
+        if interaction is None:
+            return redirect(url_for("authn.home", expired=1 if iid else None))
+        return redirect(url_for("oauth.resume", iid=iid))
     return render_template("methods.html", user=login.user, interaction=interaction, iid=iid)
 
 

@@ -75,6 +75,23 @@ def send_code(flow, channel, target, kind=None, lang=None, **context):
     return True
 
 
+def send_code_limited(flow, channel, target):
+    """``send_code`` within the per-number and per-IP limits (first sends)."""
+    if not codes.allow_send(request.remote_addr, target):
+        codes.discard_code(flow, channel)
+        flow.data["undelivered"] = "limited"
+        return False
+    return send_code(flow, channel, target)
+
+
+def undelivered_message(flow, channel):
+    """What the code page says when the last code did not go out."""
+    state = flow.data.get("undelivered")
+    if state == "limited":
+        return TOO_MANY_SENDS
+    return SEND_FAILED[channel] if state == channel else None
+
+
 def resend_refusal(flow, channel, *targets):
     """Why a code may not be sent again now (a message), or None."""
     wait = codes.resend_wait(flow, channel)

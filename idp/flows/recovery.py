@@ -11,14 +11,14 @@ from flask_babel import format_datetime
 from flask_babel import lazy_gettext as _l
 
 from ..accounts.models import User
-from ..accounts.service import check_puk, reset_password_with_puk
+from ..accounts.service import AccountError, check_puk, reset_password_with_puk
 from ..delivery import DeliveryError, send_email
 from ..extensions import db
 from ..oauth.authorize import load_interaction
 from ..timeutil import utcnow
 from . import codes
-from .common import (CODE_MESSAGES, PASSWORD_RULE, SEND_FAILED, flow_expired, mask_phone,
-                     password_errors, resend_refusal, send_code)
+from .common import (CODE_MESSAGES, PASSWORD_RULE, flow_expired, mask_phone, password_errors,
+                     resend_refusal, send_code, send_code_limited, undelivered_message)
 from .forms import CsrfForm, NewPasswordForm, PukAcknowledgementForm, PukForm, SmsCodeForm
 from .state import begin_flow, end_flow, load_flow, save_flow
 
@@ -77,10 +77,7 @@ def start():
             user = result.user
             flow = begin_flow(KIND, "sms", iid=iid, user_id=user.id,
                               puk=puk_fingerprint(user), new_puk=None)
-            if codes.allow_send(request.remote_addr, user.phone):
-                send_code(flow, "sms", user.phone)
-            else:
-                flow.data["undelivered"] = "sms"
+            send_code_limited(flow, "sms", user.phone)
             save_flow(flow)
             return redirect(url_for("recover.sms", fid=flow.id))
         else:
@@ -111,7 +108,7 @@ def _code_page(flow, user, form, refusal=None):
     return render_template(
         "code_step.html", form=form, flow=flow, channel="sms", target=mask_phone(user.phone),
         title=_l("Password recovery"), step=2, steps=4, refusal=refusal,
-        undelivered=SEND_FAILED["sms"] if flow.data.get("undelivered") else None,
+        undelivered=undelivered_message(flow, "sms"),
         minutes=current_app.config["CONFIRMATION_CODE_TTL"] // 60,
         action=url_for("recover.sms", fid=flow.id), resend=url_for("recover.resend", fid=flow.id),
         cancel=url_for("recover.cancel", fid=flow.id), cancel_label=_l("Cancel"))
@@ -139,7 +136,10 @@ def password(fid):
         return response
     form = NewPasswordForm()
     if form.validate_on_submit() and password_errors(form):
-        new_puk = reset_password_with_puk(user, form.password.data, ip=request.remote_addr)
+        try:
+            new_puk = reset_password_with_puk(user, form.password.data, ip=request.remote_addr)
+        except AccountError:  # a parallel submit of this flow won
+            return flow_expired(url_for("recover.start"))
         _tell_owner(user)
         flow.data["new_puk"] = new_puk
         flow.advance("puk", TRANSITIONS)

@@ -21,8 +21,9 @@ from ..extensions import db
 from ..oauth.authorize import load_interaction, save_interaction
 from ..trust.levels import SUBSTANTIAL
 from . import codes
-from .common import (CODE_MESSAGES, PASSWORD_RULE, SEND_FAILED, TOO_MANY_SENDS, flow_expired,
-                     mask_email, mask_phone, password_errors, resend_refusal, send_code)
+from .common import (CODE_MESSAGES, PASSWORD_RULE, TOO_MANY_SENDS, flow_expired, mask_email,
+                     mask_phone, password_errors, resend_refusal, send_code, send_code_limited,
+                     undelivered_message)
 from .forms import ChoiceForm, CsrfForm, DetailsForm, EmailCodeForm, PukAcknowledgementForm, SmsCodeForm
 from .state import begin_flow, end_flow, load_flow, save_flow
 
@@ -149,7 +150,7 @@ def _code_page(flow, channel, form, refusal=None):
         "code_step.html", form=form, flow=flow, channel=channel,
         target=mask_email(flow.data["email"]) if email_step else mask_phone(flow.data["phone"]),
         title=_l("Registration"), step=2 if email_step else 3, steps=5, refusal=refusal,
-        undelivered=SEND_FAILED[channel] if flow.data.get("undelivered") == channel else None,
+        undelivered=undelivered_message(flow, channel),
         minutes=current_app.config["CONFIRMATION_CODE_TTL"] // 60,
         action=url_for(STEP_VIEWS[flow.step], fid=flow.id),
         resend=url_for("register.resend", fid=flow.id),
@@ -160,7 +161,7 @@ def _code_page(flow, channel, form, refusal=None):
 def email(fid):
     def confirmed(flow):
         flow.advance("phone", TRANSITIONS)
-        send_code(flow, "sms", flow.data["phone"])
+        send_code_limited(flow, "sms", flow.data["phone"])
         save_flow(flow)
         return redirect(url_for("register.phone", fid=flow.id))
 
@@ -248,6 +249,9 @@ def choose(fid):
         end_flow(flow)
         interaction = load_interaction(flow.iid) if flow.iid else None
         if form.methods.data:
+            if interaction is not None:  # this registration is the login the RP waits for
+                interaction["login_sid"] = login.public_id
+                save_interaction(flow.iid, interaction)
             return redirect(url_for("authn.methods", interaction=flow.iid if interaction else None))
         return resume_with_login(flow.iid, interaction, login)
     waiting = load_interaction(flow.iid) if flow.iid else None
