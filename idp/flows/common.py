@@ -1,7 +1,5 @@
-"""What the flows share: sending a code and reading the answer, the password
-rule's messages, the PUK page, and the "start again" page."""
-
-import logging
+"""What the flows share: sending codes within the limits, the messages of the
+password rule and of code checks, masking, and the "start again" page."""
 
 from flask import current_app, render_template, request
 from flask_babel import lazy_gettext as _l
@@ -9,8 +7,6 @@ from flask_babel import lazy_gettext as _l
 from ..accounts import passwords
 from ..delivery import DeliveryError, send_email, send_sms
 from . import codes
-
-log = logging.getLogger("idp.flows")
 
 PASSWORD_MESSAGES = {
     "length": _l("Use at least 8 characters."),
@@ -113,7 +109,3 @@ def mask_phone(number):
 
 def flow_expired(start_url):
     return render_template("flow_expired.html", start_url=start_url), 400
-
-
-def log_undelivered(kind, error):
-    log.warning("could not deliver %s: %s", kind, error)

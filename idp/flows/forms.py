@@ -62,7 +62,8 @@ class SmsCodeForm(FlaskForm):
 
 class PukAcknowledgementForm(FlaskForm):
     stored = BooleanField(_l("I have written down my PUK and keep it in a safe place"),
-                          validators=[DataRequired(_l("Tick the box once you have stored the PUK."))])
+                          validators=[DataRequired(
+                              _l("Tick the box once you have stored the PUK."))])
     submit = SubmitField(_l("Next"))
 
 

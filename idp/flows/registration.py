@@ -24,7 +24,8 @@ from . import codes
 from .common import (CODE_MESSAGES, PASSWORD_RULE, TOO_MANY_SENDS, flow_expired, mask_email,
                      mask_phone, password_errors, resend_refusal, send_code, send_code_limited,
                      undelivered_message)
-from .forms import ChoiceForm, CsrfForm, DetailsForm, EmailCodeForm, PukAcknowledgementForm, SmsCodeForm
+from .forms import (ChoiceForm, CsrfForm, DetailsForm, EmailCodeForm, PukAcknowledgementForm,
+                    SmsCodeForm)
 from .state import begin_flow, end_flow, load_flow, save_flow
 
 bp = Blueprint("register", __name__)
