@@ -5,7 +5,6 @@ Each test run makes and drops its own database and uses its own Redis prefix."""
 import os
 import re
 import secrets
-import socket
 import threading
 from urllib.parse import parse_qs, urlsplit
 
@@ -15,6 +14,7 @@ import pytest
 
 from idp import create_app
 from idp.extensions import db
+from sinks import free_port
 
 PG_ADMIN_URL = os.environ.get("IDP_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("IDP_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -248,12 +248,6 @@ class Flow:
 @pytest.fixture
 def flow(client):
     return lambda oauth_client: Flow(client, oauth_client)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class LiveServer:

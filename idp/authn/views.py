@@ -66,10 +66,10 @@ class LoginForm(FlaskForm):
 
 @bp.route("/login", methods=["GET", "POST"])
 def login():
-    from ..oauth.authorize import load_interaction, save_interaction
+    from ..oauth.authorize import attach_login, load_interaction
 
     iid = request.values.get("interaction") or None
-    interaction = load_interaction(iid) if iid else None
+    interaction = load_interaction(iid)
     if iid and interaction is None:
         return render_template("interaction_expired.html"), 400
 
@@ -87,8 +87,7 @@ def login():
         if result.ok:
             started = establish_login(result.user, [PASSWORD_AMR], LOW)
             if interaction:
-                interaction["login_sid"] = started.public_id
-                save_interaction(iid, interaction)
+                attach_login(iid, interaction, started)
                 return redirect(url_for("oauth.resume", iid=iid))
             return redirect(url_for("authn.home"))
         error = "locked" if result.locked else "invalid"
@@ -101,15 +100,11 @@ def login():
     return render_template("login.html", form=form, interaction=interaction, iid=iid), status
 
 
-def resume_with_login(iid, interaction, login):
-    """Back to the waiting RP with this fresh login, or to the dashboard when
-    none waits (or its request expired meanwhile)."""
-    from ..oauth.authorize import save_interaction
-
+def continue_to_rp(iid, interaction):
+    """Back to the waiting RP, or to the dashboard when none waits (or its
+    request expired meanwhile)."""
     if interaction is None:
         return redirect(url_for("authn.home", expired=1 if iid else None))
-    interaction["login_sid"] = login.public_id
-    save_interaction(iid, interaction)
     return redirect(url_for("oauth.resume", iid=iid))
 
 
@@ -122,13 +117,11 @@ def methods():
     iid = request.args.get("interaction") or None
     if login is None:
         return redirect(url_for("authn.login", interaction=iid))
-    interaction = load_interaction(iid) if iid else None
+    interaction = load_interaction(iid)
     if request.method == "POST" and FlaskForm().validate_on_submit():
         # Only resumes: whether this login satisfies the request (prompt,
         # max_age) was settled by the flow that created it.
-        if interaction is None:
-            return redirect(url_for("authn.home", expired=1 if iid else None))
-        return redirect(url_for("oauth.resume", iid=iid))
+        return continue_to_rp(iid, interaction)
     return render_template("methods.html", user=login.user, interaction=interaction, iid=iid)
 
 

@@ -1,12 +1,13 @@
 """What the flows share: sending codes within the limits, the messages of the
 password rule and of code checks, masking, and the "start again" page."""
 
-from flask import current_app, render_template, request
+from flask import current_app, redirect, render_template, request, url_for
 from flask_babel import lazy_gettext as _l
 
 from ..accounts import passwords
 from ..delivery import DeliveryError, send_email, send_sms
 from . import codes
+from .state import load_flow
 
 PASSWORD_MESSAGES = {
     "length": _l("Use at least 8 characters."),
@@ -109,3 +110,14 @@ def mask_phone(number):
 
 def flow_expired(start_url):
     return render_template("flow_expired.html", start_url=start_url), 400
+
+
+def flow_at(kind, fid, step, step_views, start_url):
+    """``(flow, None)`` when the flow is at ``step``; else ``(None, response)``:
+    the "start again" page, or a redirect to the step the flow is really at."""
+    flow = load_flow(kind, fid)
+    if flow is None:
+        return None, flow_expired(start_url)
+    if flow.step != step:
+        return None, redirect(url_for(step_views[flow.step], fid=fid))
+    return flow, None

@@ -17,8 +17,9 @@ from ..extensions import db
 from ..oauth.authorize import load_interaction
 from ..timeutil import utcnow
 from . import codes
-from .common import (CODE_MESSAGES, PASSWORD_RULE, flow_expired, mask_phone, password_errors,
-                     resend_refusal, send_code, send_code_limited, undelivered_message)
+from .common import (CODE_MESSAGES, PASSWORD_RULE, flow_at, flow_expired, mask_phone,
+                     password_errors, resend_refusal, send_code, send_code_limited,
+                     undelivered_message)
 from .forms import CsrfForm, NewPasswordForm, PukAcknowledgementForm, PukForm, SmsCodeForm
 from .state import begin_flow, end_flow, load_flow, save_flow
 
@@ -47,11 +48,9 @@ def _user_of(flow):
 
 
 def _flow_at(fid, step):
-    flow = load_flow(KIND, fid)
-    if flow is None:
-        return None, None, flow_expired(url_for("recover.start"))
-    if flow.step != step:
-        return None, None, redirect(url_for(STEP_VIEWS[flow.step], fid=fid))
+    flow, response = flow_at(KIND, fid, step, STEP_VIEWS, url_for("recover.start"))
+    if response is not None:
+        return None, None, response
     user = _user_of(flow) if step != "puk" else db.session.get(User, flow.data["user_id"])
     if user is None:
         end_flow(flow)

@@ -16,14 +16,14 @@ from ..accounts.service import (AccountError, discard_new_account, find_by_email
                                 normalise_email, normalise_phone, register_account)
 from ..accounts.models import User
 from ..authn import PASSWORD_AMR, SMS_AMR
-from ..authn.views import current_login, establish_login, resume_with_login
+from ..authn.views import continue_to_rp, current_login, establish_login
 from ..extensions import db
-from ..oauth.authorize import load_interaction, save_interaction
+from ..oauth.authorize import attach_login, deny_interaction, load_interaction
 from ..trust.levels import SUBSTANTIAL
 from . import codes
-from .common import (CODE_MESSAGES, PASSWORD_RULE, TOO_MANY_SENDS, flow_expired, mask_email,
-                     mask_phone, password_errors, resend_refusal, send_code, send_code_limited,
-                     undelivered_message)
+from .common import (CODE_MESSAGES, PASSWORD_RULE, TOO_MANY_SENDS, flow_at, flow_expired,
+                     mask_email, mask_phone, password_errors, resend_refusal, send_code,
+                     send_code_limited, undelivered_message)
 from .forms import (ChoiceForm, CsrfForm, DetailsForm, EmailCodeForm, PukAcknowledgementForm,
                     SmsCodeForm)
 from .state import begin_flow, end_flow, load_flow, save_flow
@@ -71,19 +71,13 @@ def _start_url(flow=None):
 
 
 def _flow_at(fid, step):
-    """(flow, None) when the flow is at ``step``; else (None, a response)."""
-    flow = load_flow(KIND, fid)
-    if flow is None:
-        return None, flow_expired(_start_url())
-    if flow.step != step:
-        return None, redirect(url_for(STEP_VIEWS[flow.step], fid=fid))
-    return flow, None
+    return flow_at(KIND, fid, step, STEP_VIEWS, _start_url())
 
 
 @bp.route("/register", methods=["GET", "POST"])
 def details():
     iid = request.values.get("interaction") or None
-    interaction = load_interaction(iid) if iid else None
+    interaction = load_interaction(iid)
     if iid and interaction is None:
         return render_template("interaction_expired.html"), 400
     form = DetailsForm()
@@ -248,14 +242,13 @@ def choose(fid):
     form = ChoiceForm()
     if form.validate_on_submit():
         end_flow(flow)
-        interaction = load_interaction(flow.iid) if flow.iid else None
+        interaction = load_interaction(flow.iid)
+        if interaction is not None:  # this registration is the login the RP waits for
+            attach_login(flow.iid, interaction, login)
         if form.methods.data:
-            if interaction is not None:  # this registration is the login the RP waits for
-                interaction["login_sid"] = login.public_id
-                save_interaction(flow.iid, interaction)
             return redirect(url_for("authn.methods", interaction=flow.iid if interaction else None))
-        return resume_with_login(flow.iid, interaction, login)
-    waiting = load_interaction(flow.iid) if flow.iid else None
+        return continue_to_rp(flow.iid, interaction)
+    waiting = load_interaction(flow.iid)
     return render_template("register_choose.html", form=form, interaction=waiting,
                            user=login.user)
 
@@ -272,17 +265,16 @@ def cancel(fid):
     for channel in ("email", "sms"):
         codes.discard_code(flow, channel)
     end_flow(flow)
-    return deny_interaction(flow.iid)
+    return _cancelled(flow.iid)
 
 
-def deny_interaction(iid):
-    """The person cancelled: a waiting RP gets ``access_denied``."""
-    interaction = load_interaction(iid) if iid else None
+def _cancelled(iid):
+    """A waiting RP gets ``access_denied``; without one, the login page."""
+    interaction = load_interaction(iid)
     if interaction is None:
         flash(_l("Registration cancelled."), "info")
         return redirect(url_for("authn.login"))
-    interaction["consent"] = "denied"
-    save_interaction(iid, interaction)
+    deny_interaction(iid, interaction)
     return redirect(url_for("oauth.resume", iid=iid))
 
 

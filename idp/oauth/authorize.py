@@ -103,6 +103,19 @@ def save_interaction(iid, data):
         set_json(store(), "ia:" + iid, data, ttl)
 
 
+def attach_login(iid, interaction, login):
+    """Record that ``login`` was made for this paused request: a fresh login,
+    as ``prompt=login`` and ``max_age`` want."""
+    interaction["login_sid"] = login.public_id
+    save_interaction(iid, interaction)
+
+
+def deny_interaction(iid, interaction):
+    """The person said no: resuming answers the RP ``access_denied``."""
+    interaction["consent"] = "denied"
+    save_interaction(iid, interaction)
+
+
 def end_interaction(iid):
     if iid:
         store().delete("ia:" + iid)

@@ -144,8 +144,7 @@ def abort(iid):
     interaction = pipeline.load_interaction(iid)
     if interaction is None:
         return render_template("interaction_expired.html"), 400
-    interaction["consent"] = "denied"
-    pipeline.save_interaction(iid, interaction)
+    pipeline.deny_interaction(iid, interaction)
     return redirect(url_for("oauth.resume", iid=iid))
 
 
