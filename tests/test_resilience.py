@@ -53,3 +53,43 @@ def test_database_down_gives_503_and_static_endpoints_still_work(broken_db_app):
     assert http.get("/jwks.json").status_code == 200
     token = http.post("/token", data={"grant_type": "client_credentials"}, auth=("a", "b"))
     assert token.status_code == 503 and token.get_json()["error"] == "temporarily_unavailable"
+
+
+def registration_details(http):
+    from conftest import csrf_token
+
+    html = http.get("/register").get_data(as_text=True)
+    return http.post("/register", data={
+        "csrf_token": csrf_token(html), "email": "nova@example.si", "password": "Modra-Lipa-42",
+        "password_repeat": "Modra-Lipa-42", "phone_region": "SI", "phone": "041 555 123",
+        "terms": "y"})
+
+
+def test_redis_down_during_registration_and_recovery(app, broken_redis_app, make_user):
+    from conftest import csrf_token
+    from idp.accounts.models import User
+    from idp.accounts.puk import issue_puk
+    from idp.extensions import db
+
+    http = broken_redis_app.test_client()
+    response = registration_details(http)
+    assert response.status_code == 503
+    assert "Storitev trenutno ni na voljo" in response.get_data(as_text=True)
+
+    owner = make_user(email="lastnik@example.si")
+    puk, owner.puk_hash = issue_puk()
+    db.session.commit()
+    html = http.get("/recover").get_data(as_text=True)
+    response = http.post("/recover", data={"csrf_token": csrf_token(html),
+                                           "email": owner.email, "puk": puk})
+    assert response.status_code == 503
+    # Nothing was made or spent: no new account, the PUK still works.
+    db.session.expire_all()
+    assert db.session.execute(db.select(db.func.count(User.id))).scalar() == 1
+    assert db.session.get(User, owner.id).puk_hash == owner.puk_hash
+
+
+def test_database_down_during_registration(broken_db_app):
+    response = registration_details(broken_db_app.test_client())
+    assert response.status_code == 503
+    assert "Traceback" not in response.get_data(as_text=True)
