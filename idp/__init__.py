@@ -10,7 +10,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 # Pages where a person types a password, code or PUK: one per-IP limit for all.
 TYPED_SECRET_ENDPOINTS = ("authn.login", "register.details", "register.email", "register.phone",
                           "register.resend", "recover.start", "recover.sms", "recover.resend",
-                          "recover.password")
+                          "recover.password", "factor.verify", "methods.enrol",
+                          "account.confirm", "account.resend", "account.password")
 
 
 def create_app(test_config=None):
@@ -92,13 +93,20 @@ def _init_keys(app):
 
 
 def _init_blueprints(app):
+    from .authn import factors
     from .authn import views as authn_views
+    from .dashboard import account, methods
+    from .dashboard import views as dashboard_views
     from .flows import recovery, registration
     from .oauth import server as oauth_server
     from .oauth import views as oauth_views
 
     oauth_server.init_app(app)
     app.register_blueprint(authn_views.bp)
+    app.register_blueprint(factors.bp)
+    app.register_blueprint(dashboard_views.bp)
+    app.register_blueprint(methods.bp)
+    app.register_blueprint(account.bp)
     app.register_blueprint(oauth_views.bp)
     app.register_blueprint(registration.bp)
     app.register_blueprint(recovery.bp)

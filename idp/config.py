@@ -11,8 +11,11 @@ import secrets
 from urllib.parse import urlsplit
 
 DEFAULTS = {
-    # Public base URL; WebAuthn's RP ID and origin derive from it later.
+    # Public base URL; WebAuthn's origin is its scheme and host.
     "ISSUER": "http://localhost:5000",
+    # WebAuthn relying party: its id defaults to the issuer's host name.
+    "WEBAUTHN_RP_ID": None,
+    "WEBAUTHN_RP_NAME": "Rekono IdP",
     "SECRET_KEY": None,
     "DATABASE_URL": None,  # default: sqlite file under instance/
     "REDIS_URL": None,  # unset: in-process store (one process only)
@@ -48,6 +51,9 @@ DEFAULTS = {
     "LOGIN_MAX_FAILURES": 5,
     "LOGIN_LOCKOUT_SECONDS": 900,
     "LOGIN_RATE_LIMIT": "30 per minute; 300 per hour",
+    # Removing a login method, changing the password and the like need a factor
+    # proved within this many seconds (else the person re-enters one).
+    "REAUTH_MAX_AGE": 300,
     "RATELIMIT_ENABLED": True,
     # How long a process may use a client's or account's row before reading it again.
     "CACHE_SECONDS": 5,
@@ -68,6 +74,9 @@ def load_settings(app, overrides=None):
     cfg = app.config
 
     cfg["ISSUER"] = validate_issuer(cfg["ISSUER"])
+    parts = urlsplit(cfg["ISSUER"])
+    cfg["WEBAUTHN_ORIGIN"] = f"{parts.scheme}://{parts.netloc}"
+    cfg["WEBAUTHN_RP_ID"] = cfg.get("WEBAUTHN_RP_ID") or parts.hostname
     os.makedirs(app.instance_path, exist_ok=True)
     if not cfg.get("DATABASE_URL"):
         cfg["DATABASE_URL"] = "sqlite:///" + os.path.join(app.instance_path, "idp.sqlite3")
@@ -88,6 +97,7 @@ def load_settings(app, overrides=None):
         MAX_CONTENT_LENGTH=64 * 1024,  # no form or OAuth request is bigger
         WTF_CSRF_TIME_LIMIT=None,  # bound to the session instead of a clock
         BABEL_DEFAULT_LOCALE="sl",
+        BABEL_DEFAULT_TIMEZONE="Europe/Ljubljana",
     )
     cfg.setdefault("RATELIMIT_STORAGE_URI", cfg["REDIS_URL"] or "memory://")
     cfg.setdefault("RATELIMIT_KEY_PREFIX", cfg["REDIS_PREFIX"] + "rl")

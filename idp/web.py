@@ -3,7 +3,7 @@
 from flask import request, url_for
 from flask.sessions import SecureCookieSessionInterface
 from werkzeug.routing import BuildError
-from flask_babel import get_locale
+from flask_babel import format_datetime, get_locale
 
 # Machine endpoints: no cookies, so no session to open or sign.
 STATELESS_PATHS = frozenset({"/token", "/userinfo", "/introspect", "/revoke", "/jwks.json",
@@ -24,6 +24,9 @@ CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src '
 def init_app(app):
     secure = app.config["ISSUER"].startswith("https://")
     app.session_interface = SessionInterface()
+    # Times are stored as naive UTC and shown in the person's language and zone.
+    app.jinja_env.filters["datetime"] = lambda value: format_datetime(value, "short")
+    app.jinja_env.filters["device"] = describe_device
 
     @app.context_processor
     def language_switch():
@@ -54,3 +57,17 @@ def init_app(app):
         if request.endpoint != "static":
             headers.add("Vary", "Cookie")
         return response
+
+
+BROWSERS = (("Edg/", "Edge"), ("OPR/", "Opera"), ("Firefox/", "Firefox"),
+            ("Chromium/", "Chromium"), ("Chrome/", "Chrome"), ("Safari/", "Safari"))
+SYSTEMS = (("Android", "Android"), ("iPhone", "iPhone"), ("iPad", "iPad"),
+           ("Windows", "Windows"), ("Mac OS X", "macOS"), ("Linux", "Linux"))
+
+
+def describe_device(user_agent):
+    """"Firefox, Windows" from a User-Agent header: enough to recognise a device."""
+    ua = user_agent or ""
+    browser = next((name for token, name in BROWSERS if token in ua), None)
+    system = next((name for token, name in SYSTEMS if token in ua), None)
+    return ", ".join(p for p in (browser, system) if p) or (ua[:60] or "?")

@@ -23,7 +23,8 @@ class User(db.Model):
     given_name: Mapped[str | None] = mapped_column(String(100))
     family_name: Mapped[str | None] = mapped_column(String(100))
     locale: Mapped[str | None] = mapped_column(String(10))
-    password_hash: Mapped[str] = mapped_column(String(255))
+    # None: a passwordless account (it logs in with a passkey).
+    password_hash: Mapped[str | None] = mapped_column(String(255))
     puk_hash: Mapped[str | None] = mapped_column(String(255))
     # Wrong PUKs in a row; at PUK_MAX_FAILURES the PUK route is locked until a
     # branch officer unlocks it.

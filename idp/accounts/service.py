@@ -105,40 +105,53 @@ class PasswordCheck:
 
 def _failure_key(email):
     # Counted per e-mail typed, known or not, so a lock-out reveals nothing.
-    return "login-fail:" + hashlib.sha256(email.encode()).hexdigest()
+    return "login-fail:" + hashlib.sha256(email.strip().lower().encode()).hexdigest()
+
+
+def login_locked(email):
+    """Whether logins to this e-mail are locked after too many failures."""
+    return int(store().get(_failure_key(email)) or 0) >= current_app.config["LOGIN_MAX_FAILURES"]
+
+
+def record_login_failure(email, user=None, ip=None, reason="password"):
+    """Count a failed password, code or key towards the lock-out; True when
+    this failure locks the account. Every factor counts against one limit."""
+    cfg = current_app.config
+    count = store().incr(_failure_key(email), cfg["LOGIN_LOCKOUT_SECONDS"])
+    locked = count >= cfg["LOGIN_MAX_FAILURES"]
+    if user is not None:
+        audit.record("login_failed", user_id=user.id, ip=ip, reason=reason)
+        if locked and count == cfg["LOGIN_MAX_FAILURES"]:
+            audit.record("account_locked", user_id=user.id, ip=ip,
+                         seconds=cfg["LOGIN_LOCKOUT_SECONDS"])
+    return locked
+
+
+def clear_login_failures(email):
+    store().delete(_failure_key(email))
 
 
 def check_password(email, password, ip=None):
     """Check an e-mail and password, with per-account lock-out.
 
-    After ``LOGIN_MAX_FAILURES`` wrong passwords the account (or the unknown
-    e-mail) is locked for ``LOGIN_LOCKOUT_SECONDS``; a right password does not
-    open a locked account."""
-    cfg = current_app.config
-    key = _failure_key(email.strip().lower())
-    failures = int(store().get(key) or 0)
-    if failures >= cfg["LOGIN_MAX_FAILURES"]:
+    After ``LOGIN_MAX_FAILURES`` wrong passwords (or codes, or keys) the
+    account (or the unknown e-mail) is locked for ``LOGIN_LOCKOUT_SECONDS``; a
+    right password does not open a locked account. The failures are cleared
+    when the whole login succeeds, not at the password."""
+    if login_locked(email):
         passwords.burn_time(password)
         return PasswordCheck(locked=True)
 
     user = find_by_email(email)
-    if user is None or not user.active:
+    if user is None or not user.active or not user.password_hash:
         passwords.burn_time(password)
         valid = False
     else:
         valid = passwords.verify_password(user.password_hash, password)
 
     if not valid:
-        count = store().incr(key, cfg["LOGIN_LOCKOUT_SECONDS"])
-        locked = count >= cfg["LOGIN_MAX_FAILURES"]
-        if user is not None:
-            audit.record("login_failed", user_id=user.id, ip=ip, reason="password")
-            if locked and count == cfg["LOGIN_MAX_FAILURES"]:
-                audit.record("account_locked", user_id=user.id, ip=ip,
-                             seconds=cfg["LOGIN_LOCKOUT_SECONDS"])
-        return PasswordCheck(locked=locked)
+        return PasswordCheck(locked=record_login_failure(email, user, ip=ip))
 
-    store().delete(key)
     if passwords.needs_rehash(user.password_hash):
         user.password_hash = passwords.hash_password(password)
         db.session.commit()

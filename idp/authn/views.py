@@ -1,4 +1,6 @@
-"""The login page, the signed-in home page, and the current login session."""
+"""The login page and the current login session."""
+
+import time
 
 from flask import (Blueprint, g, redirect, render_template, request, session,
                    url_for)
@@ -7,7 +9,7 @@ from flask_wtf import FlaskForm
 from wtforms import EmailField, HiddenField, PasswordField, SubmitField
 from wtforms.validators import DataRequired, Length
 
-from ..accounts.service import check_password
+from ..accounts.service import check_password, clear_login_failures
 from ..trust.levels import LOW
 from . import PASSWORD_AMR
 from .sessions import end_session, load_session, start_session
@@ -47,7 +49,7 @@ def establish_login(user, amr, strength):
         same = previous.user_id == user.id
         end_session(previous, "reauthenticated" if same else "replaced",
                     ip=request.remote_addr, revoke_tokens=not same)
-    _restart_session()
+    _restart_session(verified_at=int(time.time()))
     started = start_session(user, amr, strength, ip=request.remote_addr,
                             user_agent=request.user_agent.string)
     session["sid"] = started.id
@@ -85,11 +87,17 @@ def login():
     if form.validate_on_submit():
         result = check_password(form.email.data, form.password.data, ip=request.remote_addr)
         if result.ok:
+            from .factors import start_second_factor
+
+            second_step = start_second_factor(result.user, iid if interaction else None)
+            if second_step is not None:
+                return second_step
+            clear_login_failures(result.user.email)
             started = establish_login(result.user, [PASSWORD_AMR], LOW)
             if interaction:
                 attach_login(iid, interaction, started)
                 return redirect(url_for("oauth.resume", iid=iid))
-            return redirect(url_for("authn.home"))
+            return redirect(url_for("dashboard.home"))
         error = "locked" if result.locked else "invalid"
         form.password.errors = [
             _l("Too many failed attempts. The account is locked for a while; try again later.")
@@ -104,30 +112,5 @@ def continue_to_rp(iid, interaction):
     """Back to the waiting RP, or to the dashboard when none waits (or its
     request expired meanwhile)."""
     if interaction is None:
-        return redirect(url_for("authn.home", expired=1 if iid else None))
+        return redirect(url_for("dashboard.home", expired=1 if iid else None))
     return redirect(url_for("oauth.resume", iid=iid))
-
-
-@bp.route("/methods", methods=["GET", "POST"])
-def methods():
-    """The person's login methods; after registration, the way back to the RP."""
-    from ..oauth.authorize import load_interaction
-
-    login = current_login()
-    iid = request.args.get("interaction") or None
-    if login is None:
-        return redirect(url_for("authn.login", interaction=iid))
-    interaction = load_interaction(iid)
-    if request.method == "POST" and FlaskForm().validate_on_submit():
-        # Only resumes: whether this login satisfies the request (prompt,
-        # max_age) was settled by the flow that created it.
-        return continue_to_rp(iid, interaction)
-    return render_template("methods.html", user=login.user, interaction=interaction, iid=iid)
-
-
-@bp.get("/")
-def home():
-    login = current_login()
-    if login is None:
-        return redirect(url_for("authn.login"))
-    return render_template("home.html", login=login, user=login.user)

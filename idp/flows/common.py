@@ -72,13 +72,13 @@ def send_code(flow, channel, target, kind=None, lang=None, **context):
     return True
 
 
-def send_code_limited(flow, channel, target):
+def send_code_limited(flow, channel, target, kind=None):
     """``send_code`` within the per-number and per-IP limits (first sends)."""
     if not codes.allow_send(request.remote_addr, target):
         codes.discard_code(flow, channel)
         flow.data["undelivered"] = "limited"
         return False
-    return send_code(flow, channel, target)
+    return send_code(flow, channel, target, kind=kind)
 
 
 def undelivered_message(flow, channel):

@@ -246,7 +246,7 @@ def choose(fid):
         if interaction is not None:  # this registration is the login the RP waits for
             attach_login(flow.iid, interaction, login)
         if form.methods.data:
-            return redirect(url_for("authn.methods", interaction=flow.iid if interaction else None))
+            return redirect(url_for("methods.index", interaction=flow.iid if interaction else None))
         return continue_to_rp(flow.iid, interaction)
     waiting = load_interaction(flow.iid)
     return render_template("register_choose.html", form=form, interaction=waiting,

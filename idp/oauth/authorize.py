@@ -32,9 +32,8 @@ from .models import Consent
 from .server import oauth_server
 from .tokens import new_family
 
-# The strongest login this server can perform today: password only. The
-# login-methods issue raises it.
-REACHABLE_STRENGTH = "low"
+# The strongest login this server can perform: a passkey with user verification.
+REACHABLE_STRENGTH = "high"
 
 
 @dataclass

@@ -1,0 +1,207 @@
+"""Changes a person makes to their own account from the dashboard.
+
+Each one commits, writes an audit event, and e-mails the owner when it changes
+or weakens access. The views check recent authentication before calling."""
+
+import logging
+
+from flask import url_for
+from sqlalchemy.exc import IntegrityError
+
+from .. import audit
+from ..authn.methods.models import LoginMethod
+from ..authn.sessions import LoginSession, end_session, end_user_sessions
+from ..delivery import DeliveryError, send_email
+from ..extensions import db
+from ..oauth.models import Consent, RefreshToken
+from ..oauth.tokens import revoke_family
+from ..timeutil import utcnow
+from . import passwords
+from .puk import issue_puk
+from .service import AccountError, normalise_email
+
+log = logging.getLogger(__name__)
+
+
+def notify_owner(user, what, address=None):
+    """E-mail the owner that ``what`` happened (a lazy string, rendered in their
+    language). A failed notice is logged, not fatal: the change is made."""
+    try:
+        send_email(address or user.email, "account_changed", lang=user.locale,
+                   what=what, when=utcnow().strftime("%Y-%m-%d %H:%M UTC"),
+                   dashboard_url=url_for("dashboard.home", _external=True))
+    except DeliveryError:
+        log.warning("could not notify user %s of a change", user.id)
+
+
+# -- login methods ------------------------------------------------------------------
+
+def can_log_in_alone(method):
+    """A passkey that verifies the person is a whole login by itself."""
+    return method.kind == "passkey" and method.user_verified
+
+
+def removal_problem(target, methods, has_password):
+    """Why ``target`` (a ``LoginMethod`` or ``"password"``) may not be removed,
+    or None. The last way to log in stays: the password, or a passkey that
+    verifies the person, must remain."""
+    password_left = has_password and target != "password"
+    passkeys_left = [m for m in methods if can_log_in_alone(m) and m is not target]
+    if not password_left and not passkeys_left:
+        return "last_way"
+    return None
+
+
+def add_method(user, method, ip=None, what=None):
+    db.session.add(method)
+    try:
+        db.session.flush()
+    except IntegrityError:
+        db.session.rollback()
+        raise AccountError("duplicate", "this key is registered already") from None
+    audit.record("method_added", user_id=user.id, ip=ip, commit=False, kind=method.kind,
+                 method_id=method.id, name=method.name)
+    db.session.commit()
+    notify_owner(user, what)
+    return method
+
+
+def rename_method(user, method, name, ip=None):
+    old, method.name = method.name, name
+    audit.record("method_renamed", user_id=user.id, ip=ip, commit=False, kind=method.kind,
+                 method_id=method.id, old=old, new=name)
+    db.session.commit()
+
+
+def remove_method(user, method, methods, ip=None, what=None):
+    if removal_problem(method, methods, bool(user.password_hash)):
+        raise AccountError("last_way", "the last way to log in stays")
+    audit.record("method_removed", user_id=user.id, ip=ip, commit=False, kind=method.kind,
+                 method_id=method.id, name=method.name)
+    db.session.delete(method)
+    db.session.commit()
+    notify_owner(user, what)
+
+
+def remove_password(user, methods, ip=None, what=None):
+    if removal_problem("password", methods, bool(user.password_hash)):
+        raise AccountError("last_way", "the last way to log in stays")
+    user.password_hash = None
+    audit.record("password_removed", user_id=user.id, ip=ip, commit=False)
+    db.session.commit()
+    notify_owner(user, what)
+
+
+# -- password and PUK ---------------------------------------------------------------
+
+def change_password(user, new_password, current, ip=None, what=None):
+    """Set a new password; every other session ends and its tokens are revoked."""
+    problems = passwords.password_problems(new_password)
+    if problems:
+        raise AccountError("password", "password breaks the rule: " + ", ".join(problems))
+    user.password_hash = passwords.hash_password(new_password)
+    audit.record("password_changed", user_id=user.id, ip=ip, commit=False)
+    db.session.commit()
+    end_other_sessions(user, current, ip=ip)
+    notify_owner(user, what)
+
+
+def issue_new_puk(user, ip=None, what=None):
+    """A new PUK, shown once; the old one is spent and its failure count cleared."""
+    puk, user.puk_hash = issue_puk()
+    user.puk_failures = 0
+    audit.record("puk_issued", user_id=user.id, ip=ip, commit=False, reason="owner")
+    db.session.commit()
+    notify_owner(user, what)
+    return puk
+
+
+# -- contact data ---------------------------------------------------------------
+
+def change_email(user, new_email, ip=None, what=None):
+    """Switch to a confirmed new address; the old one is told."""
+    new_email = normalise_email(new_email)
+    old = user.email
+    user.email = new_email
+    audit.record("email_changed", user_id=user.id, ip=ip, commit=False)
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        raise AccountError("email_taken", "another account has this address") from None
+    notify_owner(user, what, address=old)
+
+
+def change_phone(user, new_phone, ip=None, what=None):
+    user.phone, user.phone_verified = new_phone, True
+    audit.record("phone_changed", user_id=user.id, ip=ip, commit=False)
+    db.session.commit()
+    notify_owner(user, what)
+
+
+# -- sessions and connected services ---------------------------------------------------
+
+def live_sessions(user_id):
+    return db.session.execute(
+        db.select(LoginSession).where(LoginSession.user_id == user_id,
+                                      LoginSession.ended_at.is_(None))
+        .order_by(LoginSession.created_at.desc())).scalars().all()
+
+
+def end_other_sessions(user, current, ip=None):
+    ended = 0
+    for login in live_sessions(user.id):
+        if login.id != current.id and not login.expired():
+            end_session(login, "ended_by_owner", ip=ip)
+            ended += 1
+    return ended
+
+
+def connected_services(user_id):
+    """``{client_id: client}`` of the services holding a consent or a live
+    refresh token of this account."""
+    from ..oauth.models import OAuthClient
+
+    ids = set(db.session.execute(
+        db.select(Consent.client_id).where(Consent.user_id == user_id)).scalars())
+    ids |= set(db.session.execute(
+        db.select(RefreshToken.client_id).where(RefreshToken.user_id == user_id,
+                                                RefreshToken.revoked_at.is_(None))).scalars())
+    clients = db.session.execute(
+        db.select(OAuthClient).where(OAuthClient.client_id.in_(ids))).scalars().all()
+    return sorted(clients, key=lambda c: c.name.lower())
+
+
+def disconnect_service(user, client_id, ip=None):
+    """Revoke every token this service holds for the account and forget the consent."""
+    families = set(db.session.execute(
+        db.select(RefreshToken.family).where(RefreshToken.user_id == user.id,
+                                             RefreshToken.client_id == client_id,
+                                             RefreshToken.revoked_at.is_(None))).scalars())
+    for family in families:
+        revoke_family(family)
+    db.session.execute(db.delete(Consent).where(Consent.user_id == user.id,
+                                                Consent.client_id == client_id))
+    audit.record("service_disconnected", user_id=user.id, ip=ip, commit=False,
+                 client_id=client_id)
+    db.session.commit()
+
+
+# -- deleting the account ----------------------------------------------------------
+
+def delete_account(user, ip=None, what=None):
+    """End every session, revoke every token, then delete the account and all
+    that hangs off it. The audit trail stays, without the link to the person."""
+    address, locale = user.email, user.locale
+    end_user_sessions(user.id, "account_deleted", ip=ip)
+    audit.record("account_deleted", user_id=user.id, ip=ip, commit=False, sub=user.sub)
+    db.session.execute(db.delete(LoginMethod).where(LoginMethod.user_id == user.id))
+    db.session.execute(db.delete(Consent).where(Consent.user_id == user.id))
+    db.session.delete(user)
+    db.session.commit()
+    try:
+        send_email(address, "account_deleted", lang=locale,
+                   when=utcnow().strftime("%Y-%m-%d %H:%M UTC"))
+    except DeliveryError:
+        log.warning("could not send the account-deletion notice")
+

@@ -1,0 +1,199 @@
+"""Proving a factor: the second step of a login, a passwordless login with a
+passkey ("Prijava s ključem"), and re-authentication before sensitive changes.
+
+All three are one stored flow (kind "factor") on one page: the person picks a
+method (the last used is offered first), the method's strategy prepares and
+verifies, and ``_finish`` does what the flow's purpose says. Failures count
+towards the account's lock-out like wrong passwords."""
+
+import time
+from functools import wraps
+
+from flask import (Blueprint, current_app, redirect, render_template, request, session,
+                   url_for)
+from flask_babel import lazy_gettext as _l
+
+from .. import audit
+from ..accounts.models import User
+from ..accounts.service import clear_login_failures, login_locked, record_login_failure
+from ..extensions import db
+from ..flows.common import flow_expired
+from ..flows.forms import CsrfForm
+from ..flows.state import begin_flow, end_flow, load_flow, save_flow
+from .methods import METHODS, Proof, combine, mark_used, second_factor_kinds
+from .methods.password import LOCKED, PasswordMethod
+from .views import continue_to_rp, current_login, establish_login
+
+bp = Blueprint("factor", __name__)
+
+KIND = "factor"
+LOGIN, PASSKEY_LOGIN, REAUTH = "login", "passkey", "reauth"
+
+TITLES = {LOGIN: _l("Confirm your login"), PASSKEY_LOGIN: _l("Log in with a key"),
+          REAUTH: _l("Confirm it is you")}
+
+
+def begin_factor_flow(purpose, kinds, user=None, iid=None, proofs=(), next_url=None):
+    return begin_flow(KIND, "verify", iid=iid, purpose=purpose, kinds=list(kinds),
+                      user_id=user.id if user else None,
+                      proofs=[p.as_dict() for p in proofs], next=next_url)
+
+
+def start_second_factor(user, iid):
+    """After a right password: the second step if the account has second
+    factors, else None (the password alone makes the login)."""
+    kinds = second_factor_kinds(user.id)
+    if not kinds:
+        return None
+    flow = begin_factor_flow(LOGIN, kinds, user=user, iid=iid,
+                             proofs=[PasswordMethod.proof()])
+    return redirect(url_for("factor.verify", fid=flow.id))
+
+
+@bp.get("/login/passkey")
+def passkey_login():
+    from ..oauth.authorize import load_interaction
+
+    iid = request.args.get("interaction") or None
+    if iid and load_interaction(iid) is None:
+        return render_template("interaction_expired.html"), 400
+    flow = begin_factor_flow(PASSKEY_LOGIN, ["passkey"], iid=iid)
+    return redirect(url_for("factor.verify", fid=flow.id))
+
+
+@bp.route("/login/<fid>/verify", methods=["GET", "POST"])
+def verify(fid):
+    flow = load_flow(KIND, fid)
+    if flow is None:
+        return flow_expired(url_for("authn.login"))
+    user = db.session.get(User, flow.data["user_id"]) if flow.data["user_id"] else None
+    if flow.data["user_id"] and (user is None or not user.active):
+        end_flow(flow)
+        return flow_expired(url_for("authn.login"))
+    if flow.data["purpose"] == REAUTH and not _same_login(user):
+        end_flow(flow)
+        return redirect(url_for("authn.login"))
+
+    kinds = flow.data["kinds"]
+    kind = request.values.get("method")
+    kind = kind if kind in kinds else kinds[0]
+    method = METHODS[kind]
+    form = method.form_class()
+    notice, status = None, 200
+
+    if user is not None and login_locked(user.email):
+        end_flow(flow)
+        return _locked_page(flow)
+    if request.method == "POST" and "resend" in request.form and hasattr(method, "resend"):
+        if CsrfForm().validate_on_submit():
+            notice = method.resend(flow, user) or _l("We have sent a new code.")
+    elif form.validate_on_submit():
+        outcome = method.verify(flow, user, form)
+        save_flow(flow)  # a challenge or code is spent, right or wrong
+        if outcome.ok:
+            return _finish(flow, outcome, kind)
+        _field(form).errors = [outcome.error]
+        status = 400
+        owner = user or (db.session.get(User, outcome.user_id) if outcome.user_id else None)
+        if outcome.failed and owner is not None:
+            if record_login_failure(owner.email, owner, ip=request.remote_addr, reason=kind):
+                end_flow(flow)
+                return _locked_page(flow)
+    elif request.method == "POST":
+        status = 400
+
+    context = method.prepare(flow, user)
+    save_flow(flow)
+    return render_template(
+        "factor.html", flow=flow, form=form, kind=kind, method=method, notice=notice,
+        title=TITLES[flow.data["purpose"]], purpose=flow.data["purpose"],
+        others=[METHODS[k] for k in kinds if k != kind], user=user,
+        cancel=_cancel_url(flow), **context), status
+
+
+def _field(form):
+    """The field an error message belongs beside."""
+    for name in ("code", "password", "credential"):
+        if name in form:
+            return form[name]
+    raise LookupError("a factor form without an input")
+
+
+def _locked_page(flow):
+    return render_template("factor_locked.html", message=LOCKED,
+                           login_url=url_for("authn.login", interaction=flow.iid)), 429
+
+
+def _cancel_url(flow):
+    if flow.data["purpose"] == REAUTH:
+        return url_for("dashboard.home")
+    return url_for("authn.login", interaction=flow.iid)
+
+
+def _same_login(user):
+    login = current_login()
+    return login is not None and user is not None and login.user_id == user.id
+
+
+def _finish(flow, outcome, kind):
+    end_flow(flow)
+    if outcome.method is not None:
+        mark_used(outcome.method)
+    purpose = flow.data["purpose"]
+    user = db.session.get(User, outcome.user_id or flow.data["user_id"])
+    if purpose == REAUTH:
+        session["verified_at"] = int(time.time())
+        audit.record("reauthenticated", user_id=user.id, ip=request.remote_addr,
+                     method=kind)
+        return redirect(flow.data["next"] or url_for("dashboard.home"))
+
+    if not user.active or login_locked(user.email):
+        return _locked_page(flow)
+    proofs = [Proof.from_dict(p) for p in flow.data["proofs"]] + [outcome.proof]
+    amr, strength = combine(proofs)
+    clear_login_failures(user.email)
+    started = establish_login(user, amr, strength)
+    from ..oauth.authorize import attach_login, load_interaction
+
+    interaction = load_interaction(flow.iid)
+    if interaction is not None:
+        attach_login(flow.iid, interaction, started)
+    return continue_to_rp(flow.iid, interaction)
+
+
+# -- re-authentication ------------------------------------------------------------
+
+def recently_verified():
+    """Whether this session proved a factor within ``REAUTH_MAX_AGE`` seconds."""
+    verified_at = session.get("verified_at", 0)
+    return time.time() - verified_at <= current_app.config["REAUTH_MAX_AGE"]
+
+
+def _safe_next(url):
+    return url if url and url.startswith("/") and not url.startswith("//") else None
+
+
+def require_recent_auth(view):
+    """Sensitive pages: log in first, and prove a factor again when the last
+    proof is older than ``REAUTH_MAX_AGE``; then come back to this page (a POST
+    that was too late comes back as the page's GET)."""
+    @wraps(view)
+    def guarded(*args, **kwargs):
+        login = current_login()
+        if login is None:
+            return redirect(url_for("authn.login"))
+        if not recently_verified():
+            return redirect(url_for("factor.reauth", next=request.path))
+        return view(*args, **kwargs)
+    return guarded
+
+
+@bp.get("/reauth")
+def reauth():
+    login = current_login()
+    if login is None:
+        return redirect(url_for("authn.login"))
+    kinds = second_factor_kinds(login.user_id) + ["password"]
+    flow = begin_factor_flow(REAUTH, kinds, user=login.user,
+                             next_url=_safe_next(request.args.get("next")))
+    return redirect(url_for("factor.verify", fid=flow.id))

@@ -1,0 +1,154 @@
+"""Login methods as strategies behind one small interface, so that the login,
+re-authentication and enrolment flows never branch per method.
+
+A method knows its form, how to prepare a page (send an SMS code, make a
+WebAuthn challenge), how to verify what the person sent, and how to enrol.
+A verified factor is a ``Proof``; ``combine`` turns the proofs of one login
+into its RFC 8176 ``amr`` list and its authentication strength."""
+
+from dataclasses import dataclass, field
+
+from ...extensions import db
+from ...timeutil import utcnow
+from ...trust.levels import HIGH, LOW, SUBSTANTIAL
+from .models import LoginMethod
+
+# Factor categories: two different ones make a multi-factor login.
+KNOWLEDGE, POSSESSION, VERIFIED = "knowledge", "possession", "verified"
+
+
+@dataclass(frozen=True)
+class Proof:
+    """What one verified factor proves."""
+
+    amr: tuple
+    factors: frozenset
+    phishing_resistant: bool = False  # a passkey with user verification
+
+    def as_dict(self):
+        return {"amr": list(self.amr), "factors": sorted(self.factors),
+                "phishing_resistant": self.phishing_resistant}
+
+    @classmethod
+    def from_dict(cls, data):
+        return cls(tuple(data["amr"]), frozenset(data["factors"]), data["phishing_resistant"])
+
+
+@dataclass
+class Outcome:
+    """The verdict on what the person sent: a proof, or a message for them.
+    ``failed`` attempts count towards the account's lock-out."""
+
+    proof: Proof | None = None
+    method: LoginMethod | None = None  # the row that was used or enrolled
+    error: str | None = None
+    failed: bool = False
+    user_id: int | None = None  # who proved it (a passkey login finds out)
+
+    @property
+    def ok(self):
+        return self.proof is not None
+
+
+class Method:
+    """The interface every login method implements."""
+
+    kind = ""  # "password", "sms", "totp", "passkey"
+    amr = ()  # RFC 8176 values it contributes
+    strength = LOW  # what it gives as the second factor after a password
+    form_class = None
+    label = ""  # what the choice list says
+    enrolable = True
+
+    def prepare(self, flow, user):
+        """Context for the verify page (and any side effect, such as an SMS)."""
+        return {}
+
+    def verify(self, flow, user, form):
+        raise NotImplementedError
+
+    def begin_enrolment(self, flow, user):
+        """Context for the enrolment page; keeps what it needs in the flow."""
+        raise NotImplementedError
+
+    def finish_enrolment(self, flow, user, form):
+        """A new (uncommitted) ``LoginMethod`` row, or an error, in an ``Outcome``."""
+        raise NotImplementedError
+
+
+def combine(proofs):
+    """The ``amr`` list and the strength of a login made of these proofs.
+
+    Two factor categories make ``mfa`` and at least "substantial"; a passkey
+    with user verification is phishing-resistant and makes "high"."""
+    amr, factors = [], set()
+    for proof in proofs:
+        amr += [value for value in proof.amr if value not in amr]
+        factors |= proof.factors
+    multi = len(factors) >= 2
+    if multi:
+        amr.append("mfa")
+    if any(proof.phishing_resistant for proof in proofs):
+        strength = HIGH
+    elif multi:
+        strength = SUBSTANTIAL
+    else:
+        strength = LOW
+    return amr, strength
+
+
+def methods_of(user_id, kind=None):
+    query = db.select(LoginMethod).filter_by(user_id=user_id).order_by(LoginMethod.created_at,
+                                                                        LoginMethod.id)
+    if kind:
+        query = query.filter_by(kind=kind)
+    return db.session.execute(query).scalars().all()
+
+
+def mark_used(method):
+    method.last_used_at = utcnow()
+
+
+@dataclass
+class Registry:
+    by_kind: dict = field(default_factory=dict)
+
+    def add(self, method):
+        self.by_kind[method.kind] = method
+        return method
+
+    def __getitem__(self, kind):
+        return self.by_kind[kind]
+
+    def __contains__(self, kind):
+        return kind in self.by_kind
+
+
+METHODS = Registry()
+# Second factors in the order the chooser lists them when none was used yet.
+SECOND_FACTORS = ("passkey", "totp", "sms")
+
+
+def second_factor_kinds(user_id):
+    """The kinds of second factor this account has; the last used first."""
+    rows = methods_of(user_id)
+    kinds = [k for k in SECOND_FACTORS if any(r.kind == k for r in rows)]
+    used = [r for r in rows if r.last_used_at is not None]
+    if used:
+        last = max(used, key=lambda r: r.last_used_at).kind
+        kinds.remove(last)
+        kinds.insert(0, last)
+    return kinds
+
+
+def _register():
+    from .password import PasswordMethod
+    from .passkey import PasskeyMethod
+    from .sms import SmsMethod
+    from .totp import TotpMethod
+
+    for method in (PasswordMethod(), SmsMethod(), TotpMethod(), PasskeyMethod()):
+        METHODS.add(method)
+
+
+_register()

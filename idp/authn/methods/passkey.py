@@ -1,0 +1,195 @@
+"""Passkeys and security keys (WebAuthn Level 3) with py_webauthn.
+
+Challenges are kept server-side in the flow and are single-use; the origin and
+RP id are checked; the sign counter is stored and must grow (py_webauthn
+refuses a counter that does not, and the stored one only moves forward).
+A passkey with user verification is phishing-resistant: strength high."""
+
+import json
+
+from flask import current_app, request
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from webauthn import (generate_authentication_options, generate_registration_options,
+                      options_to_json, verify_authentication_response,
+                      verify_registration_response)
+from webauthn.helpers import base64url_to_bytes, bytes_to_base64url
+from webauthn.helpers.exceptions import (InvalidAuthenticationResponse,
+                                         InvalidRegistrationResponse, WebAuthnException)
+from webauthn.helpers.structs import (AuthenticatorSelectionCriteria,
+                                      AuthenticatorTransport, PublicKeyCredentialDescriptor,
+                                      ResidentKeyRequirement, UserVerificationRequirement)
+from wtforms import HiddenField, StringField, SubmitField
+from wtforms.validators import DataRequired, Length
+
+from ... import audit
+from ...accounts.models import User
+from ...extensions import db
+from . import POSSESSION, VERIFIED, Method, Outcome, Proof, methods_of
+from .models import LoginMethod
+
+HARDWARE_KEY_AMR, SOFTWARE_KEY_AMR, PRESENCE_AMR = "hwk", "swk", "user"
+MAX_CREDENTIAL_JSON = 16 * 1024
+
+FAILED = _l("The key could not be verified. Try again, or choose another way.")
+UNKNOWN = _l("This key is not registered with any account here.")
+
+
+class PasskeyForm(FlaskForm):
+    # Filled by static/webauthn.js with the browser's PublicKeyCredential.toJSON().
+    credential = HiddenField(validators=[DataRequired(_l("Use your key first.")),
+                                         Length(max=MAX_CREDENTIAL_JSON)])
+    submit = SubmitField(_l("Use my key"))
+
+
+class PasskeyEnrolForm(PasskeyForm):
+    name = StringField(_l("Name of this key"), default="", validators=[Length(max=64)])
+    submit = SubmitField(_l("Add the key"))
+
+
+def _rp():
+    cfg = current_app.config
+    return cfg["WEBAUTHN_RP_ID"], cfg["WEBAUTHN_ORIGIN"]
+
+
+def _descriptors(rows):
+    descriptors = []
+    for row in rows:
+        transports = []
+        for name in row.transports or []:
+            try:
+                transports.append(AuthenticatorTransport(name))
+            except ValueError:
+                pass  # a transport newer than our library
+        descriptors.append(PublicKeyCredentialDescriptor(id=row.credential_id,
+                                                         transports=transports or None))
+    return descriptors
+
+
+def _parse(raw):
+    """The credential JSON and its raw id, or None when it is not one."""
+    try:
+        data = json.loads(raw)
+        return data, base64url_to_bytes(data["rawId"])
+    except (ValueError, TypeError, KeyError):
+        return None, None
+
+
+def proof_of(user_verified, backed_up):
+    """A passkey's proof: a synced (backed-up) passkey is a software key; user
+    verification (PIN or biometrics) adds a second factor and makes it
+    phishing-resistant in the sense of "high"."""
+    amr = (SOFTWARE_KEY_AMR if backed_up else HARDWARE_KEY_AMR, PRESENCE_AMR)
+    factors = {POSSESSION} | ({VERIFIED} if user_verified else set())
+    return Proof(amr, frozenset(factors), phishing_resistant=bool(user_verified))
+
+
+class PasskeyMethod(Method):
+    kind = "passkey"
+    amr = (HARDWARE_KEY_AMR, PRESENCE_AMR)
+    strength = "high"
+    form_class = PasskeyForm
+    enrol_form_class = PasskeyEnrolForm
+    label = _l("Passkey or security key")
+
+    # -- authentication ---------------------------------------------------------
+
+    def prepare(self, flow, user):
+        """A fresh challenge for this page. Without a user (a passwordless
+        login) the browser offers its discoverable credentials and must verify
+        the person."""
+        rp_id, _ = _rp()
+        rows = methods_of(user.id, self.kind) if user else []
+        options = generate_authentication_options(
+            rp_id=rp_id, allow_credentials=_descriptors(rows),
+            user_verification=(UserVerificationRequirement.PREFERRED if user
+                               else UserVerificationRequirement.REQUIRED))
+        flow.data["challenge"] = bytes_to_base64url(options.challenge)
+        return {"webauthn_options": options_to_json(options), "ceremony": "get"}
+
+    def verify(self, flow, user, form):
+        challenge = flow.data.pop("challenge", None)  # single use, whatever happens
+        data, credential_id = _parse(form.credential.data)
+        if challenge is None or data is None:
+            return Outcome(error=FAILED)
+        query = db.select(LoginMethod).filter_by(kind=self.kind, credential_id=credential_id)
+        if user is not None:
+            query = query.filter_by(user_id=user.id)
+        row = db.session.execute(query).scalar_one_or_none()
+        if row is None:
+            return Outcome(error=UNKNOWN if user is None else FAILED)
+        handle = data.get("response", {}).get("userHandle")
+        owner = db.session.get(User, row.user_id)
+        if handle and handle != bytes_to_base64url(owner.sub.encode()):
+            return Outcome(error=FAILED, failed=True, user_id=row.user_id)
+        rp_id, origin = _rp()
+        try:
+            verified = verify_authentication_response(
+                credential=data, expected_challenge=base64url_to_bytes(challenge),
+                expected_rp_id=rp_id, expected_origin=origin,
+                credential_public_key=row.secret, credential_current_sign_count=row.counter,
+                require_user_verification=user is None)
+        except (InvalidAuthenticationResponse, WebAuthnException, ValueError) as error:
+            if "sign count" in str(error).lower():
+                # A counter that went backwards may mean a cloned key.
+                audit.record("passkey_counter_regressed", user_id=row.user_id,
+                             ip=request.remote_addr, method_id=row.id)
+            return Outcome(error=FAILED, failed=True, user_id=row.user_id)
+        if not _advance_counter(row, verified.new_sign_count):
+            return Outcome(error=FAILED, failed=True, user_id=row.user_id)
+        return Outcome(proof_of(verified.user_verified, verified.credential_backed_up),
+                       method=row, user_id=row.user_id)
+
+    # -- enrolment ----------------------------------------------------------------
+
+    def begin_enrolment(self, flow, user):
+        rp_id, _ = _rp()
+        options = generate_registration_options(
+            rp_id=rp_id, rp_name=current_app.config["WEBAUTHN_RP_NAME"],
+            user_name=user.email, user_id=user.sub.encode(),
+            user_display_name=user.name or user.email,
+            authenticator_selection=AuthenticatorSelectionCriteria(
+                resident_key=ResidentKeyRequirement.PREFERRED,
+                user_verification=UserVerificationRequirement.PREFERRED),
+            exclude_credentials=_descriptors(methods_of(user.id, self.kind)))
+        flow.data["challenge"] = bytes_to_base64url(options.challenge)
+        return {"webauthn_options": options_to_json(options), "ceremony": "create"}
+
+    def finish_enrolment(self, flow, user, form):
+        challenge = flow.data.pop("challenge", None)
+        data, _ = _parse(form.credential.data)
+        if challenge is None or data is None:
+            return Outcome(error=FAILED)
+        rp_id, origin = _rp()
+        try:
+            verified = verify_registration_response(
+                credential=data, expected_challenge=base64url_to_bytes(challenge),
+                expected_rp_id=rp_id, expected_origin=origin)
+        except (InvalidRegistrationResponse, WebAuthnException, ValueError):
+            return Outcome(error=FAILED)
+        transports = data.get("response", {}).get("transports") or []
+        name = (form.name.data or "").strip() or str(_l("My key"))
+        row = LoginMethod(user_id=user.id, kind=self.kind, name=name,
+                          credential_id=verified.credential_id,
+                          secret=verified.credential_public_key, counter=verified.sign_count,
+                          transports=[t for t in transports if isinstance(t, str)][:8],
+                          user_verified=verified.user_verified,
+                          backed_up=verified.credential_backed_up)
+        return Outcome(proof_of(verified.user_verified, verified.credential_backed_up),
+                       method=row, user_id=user.id)
+
+
+def _advance_counter(row, new_count):
+    """Store the new sign count unless a parallel assertion moved it first.
+    Authenticators that keep no counter always send 0."""
+    if new_count == 0 and row.counter == 0:
+        return True
+    updated = db.session.execute(
+        db.update(LoginMethod).where(LoginMethod.id == row.id, LoginMethod.counter < new_count)
+        .values(counter=new_count).execution_options(synchronize_session=False))
+    db.session.commit()
+    if updated.rowcount == 1:
+        row.counter = new_count
+        return True
+    return False
+

@@ -1,0 +1,71 @@
+"""SMS one-time passwords to the account's confirmed mobile, as a second factor."""
+
+from flask import current_app
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import StringField, SubmitField
+
+from ...flows import codes
+from ...flows.common import CODE_MESSAGES, mask_phone, send_code_limited, undelivered_message
+from ...flows.forms import CODE_CHECKS
+from .. import SMS_AMR
+from . import POSSESSION, Method, Outcome, Proof
+from .models import LoginMethod
+
+
+class SmsForm(FlaskForm):
+    code = StringField(_l("SMS one-time password"), validators=CODE_CHECKS)
+    submit = SubmitField(_l("Confirm"))
+
+
+class SmsMethod(Method):
+    kind = "sms"
+    amr = (SMS_AMR,)
+    strength = "substantial"
+    form_class = SmsForm
+    label = _l("SMS one-time password")
+
+    def prepare(self, flow, user):
+        """Send a code the first time the page is shown (a reload sends none)."""
+        if not flow.data.get("sms_sent"):
+            flow.data["sms_sent"] = True
+            send_code_limited(flow, "sms", user.phone)
+        return self._context(flow, user)
+
+    def resend(self, flow, user):
+        from ...flows.common import resend_refusal, send_code
+
+        refusal = resend_refusal(flow, "sms", user.phone)
+        if refusal is None:
+            send_code(flow, "sms", user.phone)
+        return refusal
+
+    def _context(self, flow, user):
+        return {"target": mask_phone(user.phone or ""),
+                "minutes": current_app.config["CONFIRMATION_CODE_TTL"] // 60,
+                "undelivered": undelivered_message(flow, "sms")}
+
+    def verify(self, flow, user, form):
+        check = codes.check_code(flow, "sms", form.code.data)
+        if check.ok:
+            return Outcome(Proof((SMS_AMR,), frozenset({POSSESSION})), user_id=user.id,
+                           method=(self._row(user) or None))
+        return Outcome(error=CODE_MESSAGES[check.status], failed=check.status == codes.WRONG)
+
+    def _row(self, user):
+        from . import methods_of
+
+        rows = methods_of(user.id, self.kind)
+        return rows[0] if rows else None
+
+    begin_enrolment = prepare
+
+    def finish_enrolment(self, flow, user, form):
+        if self._row(user) is not None:
+            return Outcome(error=_l("SMS one-time passwords are already on."))
+        outcome = self.verify(flow, user, form)
+        if not outcome.ok:
+            return outcome
+        outcome.method = LoginMethod(user_id=user.id, kind=self.kind,
+                                     name=str(_l("SMS to my mobile")))
+        return outcome

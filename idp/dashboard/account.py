@@ -1,0 +1,199 @@
+"""The account's own data on the dashboard: password, PUK, e-mail and mobile
+(each confirmed with a code sent to the new one), and deleting the account
+(confirmed with a code sent by e-mail). All need a recent authentication."""
+
+from flask import (Blueprint, current_app, flash, make_response, redirect, render_template,
+                   request, url_for)
+from flask_babel import lazy_gettext as _l
+
+from ..accounts import changes
+from ..accounts.service import AccountError, normalise_email, normalise_phone
+from ..authn.factors import require_recent_auth
+from ..authn.views import current_login, log_out_current
+from ..flows import codes
+from ..flows.common import (CODE_MESSAGES, PASSWORD_RULE, flow_expired, mask_email, mask_phone,
+                            password_errors, resend_refusal, send_code, send_code_limited,
+                            undelivered_message)
+from ..flows.forms import CsrfForm, EmailCodeForm, SmsCodeForm
+from ..flows.state import begin_flow, end_flow, load_flow, save_flow
+from .forms import ConfirmForm, EmailChangeForm, PasswordChangeForm, PhoneChangeForm
+
+bp = Blueprint("account", __name__)
+
+KIND = "change"
+# What each confirmation flow changes: the channel its code goes by, and where.
+CHANNELS = {"email": "email", "phone": "sms", "delete": "email"}
+
+
+@bp.route("/account/password", methods=["GET", "POST"])
+@require_recent_auth
+def password():
+    login = current_login()
+    form = PasswordChangeForm()
+    if form.validate_on_submit() and password_errors(form):
+        changes.change_password(login.user, form.password.data, login, ip=request.remote_addr,
+                                what=_l("Your password was changed."))
+        flash(_l("Your password is changed. Other devices were logged out."), "success")
+        return redirect(url_for("dashboard.home"))
+    return render_template("account_password.html", form=form, rule=PASSWORD_RULE,
+                           has_password=bool(login.user.password_hash)), \
+        400 if form.errors else 200
+
+
+@bp.route("/account/puk", methods=["GET", "POST"])
+@require_recent_auth
+def puk():
+    login = current_login()
+    form = ConfirmForm()
+    if form.validate_on_submit():
+        new_puk = changes.issue_new_puk(login.user, ip=request.remote_addr,
+                                        what=_l("A new PUK was issued; the old one no longer works."))
+        response = make_response(render_template("account_puk_new.html", puk=new_puk))
+        response.headers["Cache-Control"] = "no-store"
+        return response
+    return render_template("account_puk.html", form=form)
+
+
+@bp.route("/account/email", methods=["GET", "POST"])
+@require_recent_auth
+def email():
+    form = EmailChangeForm()
+    if form.validate_on_submit():
+        try:
+            value = normalise_email(form.email.data)
+        except AccountError:
+            form.email.errors = [_l("Enter an e-mail address like name@example.si.")]
+        else:
+            if value == current_login().user.email:
+                form.email.errors = [_l("This is your address already.")]
+            else:
+                return _begin("email", value)
+    return render_template("account_contact.html", form=form, kind="email"), \
+        400 if form.errors else 200
+
+
+@bp.route("/account/phone", methods=["GET", "POST"])
+@require_recent_auth
+def phone():
+    form = PhoneChangeForm()
+    if form.validate_on_submit():
+        try:
+            value = normalise_phone(form.phone.data, region=form.phone_region.data, mobile=True)
+        except AccountError:
+            form.phone.errors = [_l("Enter a mobile phone number, such as 041 123 123.")]
+        else:
+            return _begin("phone", value)
+    return render_template("account_contact.html", form=form, kind="phone"), \
+        400 if form.errors else 200
+
+
+@bp.route("/account/delete", methods=["GET", "POST"])
+@require_recent_auth
+def delete():
+    form = ConfirmForm()
+    if form.validate_on_submit():
+        return _begin("delete", current_login().user.email)
+    return render_template("account_delete.html", form=form)
+
+
+def _begin(field, value):
+    login = current_login()
+    flow = begin_flow(KIND, "confirm", field=field, value=value, user_id=login.user_id)
+    send_code_limited(flow, CHANNELS[field], value, kind=_message(field))
+    save_flow(flow)
+    return redirect(url_for("account.confirm", fid=flow.id))
+
+
+def _message(field):
+    return "one_time_password" if CHANNELS[field] == "sms" else "confirmation_code"
+
+
+def _own_flow(fid):
+    login = current_login()
+    flow = load_flow(KIND, fid)
+    if flow is None or login is None or flow.data["user_id"] != login.user_id:
+        return None, login
+    return flow, login
+
+
+@bp.route("/account/confirm/<fid>", methods=["GET", "POST"])
+@require_recent_auth
+def confirm(fid):
+    flow, login = _own_flow(fid)
+    if flow is None:
+        return flow_expired(url_for("dashboard.home"))
+    field, channel = flow.data["field"], CHANNELS[flow.data["field"]]
+    form = EmailCodeForm() if channel == "email" else SmsCodeForm()
+    if form.validate_on_submit():
+        check = codes.check_code(flow, channel, form.code.data)
+        if check.ok:
+            end_flow(flow)
+            return _apply(field, flow.data["value"], login)
+        form.code.errors = [CODE_MESSAGES[check.status]]
+    return _code_page(flow, form), 400 if form.errors else 200
+
+
+def _apply(field, value, login):
+    user, ip = login.user, request.remote_addr
+    if field == "delete":
+        log_out_current("account_deleted")
+        changes.delete_account(user, ip=ip)
+        return render_template("account_deleted.html")
+    try:
+        if field == "email":
+            changes.change_email(user, value, ip=ip, what=_l(
+                "The e-mail address of your account was changed to %(address)s.",
+                address=mask_email(value)))
+        else:
+            changes.change_phone(user, value, ip=ip, what=_l(
+                "The mobile number of your account was changed to %(number)s.",
+                number=mask_phone(value)))
+    except AccountError:
+        flash(_l("Another account uses this address. Nothing was changed."), "warning")
+        return redirect(url_for("dashboard.home"))
+    flash(_l("Saved and confirmed."), "success")
+    return redirect(url_for("dashboard.home"))
+
+
+def _code_page(flow, form, refusal=None):
+    field, channel = flow.data["field"], CHANNELS[flow.data["field"]]
+    value = flow.data["value"]
+    titles = {"email": _l("Change the e-mail address"), "phone": _l("Change the mobile number"),
+              "delete": _l("Delete the account")}
+    return render_template(
+        "code_step.html", form=form, flow=flow, channel=channel,
+        target=mask_email(value) if channel == "email" else mask_phone(value),
+        title=titles[field], step=2, steps=2, refusal=refusal,
+        undelivered=undelivered_message(flow, channel),
+        minutes=current_app.config["CONFIRMATION_CODE_TTL"] // 60,
+        action=url_for("account.confirm", fid=flow.id),
+        resend=url_for("account.resend", fid=flow.id),
+        cancel=url_for("account.cancel", fid=flow.id), cancel_label=_l("Cancel"))
+
+
+@bp.post("/account/confirm/<fid>/resend")
+@require_recent_auth
+def resend(fid):
+    flow, _ = _own_flow(fid)
+    if flow is None:
+        return flow_expired(url_for("dashboard.home"))
+    if not CsrfForm().validate_on_submit():
+        return redirect(url_for("account.confirm", fid=fid))
+    channel = CHANNELS[flow.data["field"]]
+    refusal = resend_refusal(flow, channel, flow.data["value"])
+    if refusal is not None:
+        form = EmailCodeForm() if channel == "email" else SmsCodeForm()
+        return _code_page(flow, form, refusal), 429
+    send_code(flow, channel, flow.data["value"], kind=_message(flow.data["field"]))
+    save_flow(flow)
+    return redirect(url_for("account.confirm", fid=fid, sent=1))
+
+
+@bp.post("/account/confirm/<fid>/cancel")
+def cancel(fid):
+    flow, _ = _own_flow(fid)
+    if flow is not None and CsrfForm().validate_on_submit():
+        for channel in ("email", "sms"):
+            codes.discard_code(flow, channel)
+        end_flow(flow)
+    return redirect(url_for("dashboard.home"))

@@ -1,0 +1,176 @@
+"""Login methods on the dashboard: list, add (enrol), rename, remove.
+
+Adding or removing needs a recent authentication; the last way to log in
+cannot be removed. After registration, this page is also the way back to the
+waiting RP (``?interaction=``)."""
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+
+from ..accounts import changes
+from ..accounts.service import AccountError, record_login_failure
+from ..authn.factors import require_recent_auth
+from ..authn.methods import METHODS, methods_of
+from ..authn.methods.models import LoginMethod
+from ..authn.views import continue_to_rp, current_login
+from ..extensions import db
+from ..flows.common import flow_expired
+from ..flows.forms import CsrfForm
+from ..flows.state import begin_flow, end_flow, load_flow, save_flow
+from .forms import ConfirmForm, RenameForm
+
+bp = Blueprint("methods", __name__)
+
+KIND = "enrol"
+ENROLABLE = ("totp", "passkey", "sms")
+
+ADDED = {"totp": _l("An authenticator app was added to your account."),
+         "passkey": _l("A passkey or security key was added to your account."),
+         "sms": _l("SMS one-time passwords were turned on for your account.")}
+PASSWORD_REMOVED = _l("The password was removed from your account; you log in with a passkey.")
+LAST_WAY = _l("This is your last way to log in, so it cannot be removed. Add a passkey "
+              "or keep the password.")
+
+
+def _login_or_redirect():
+    login = current_login()
+    if login is None:
+        return None, redirect(url_for("authn.login"))
+    return login, None
+
+
+@bp.route("/methods", methods=["GET", "POST"])
+def index():
+    from ..oauth.authorize import load_interaction
+
+    login, response = _login_or_redirect()
+    if response is not None:
+        return response
+    iid = request.args.get("interaction") or None
+    interaction = load_interaction(iid)
+    if request.method == "POST" and FlaskForm().validate_on_submit():
+        # Only resumes: whether this login satisfies the request (prompt,
+        # max_age) was settled by the flow that created it.
+        return continue_to_rp(iid, interaction)
+    user = login.user
+    rows = methods_of(user.id)
+    return render_template(
+        "methods.html", user=user, rows=rows, interaction=interaction, iid=iid,
+        labels={kind: METHODS[kind].label for kind in ENROLABLE},
+        sms_on=any(r.kind == "sms" for r in rows),
+        removable={r.id for r in rows if not changes.removal_problem(r, rows,
+                                                                    bool(user.password_hash))},
+        password_removable=bool(user.password_hash) and not changes.removal_problem(
+            "password", rows, True),
+        rename_form=RenameForm())
+
+
+@bp.get("/methods/add/<kind>")
+@require_recent_auth
+def add(kind):
+    if kind not in ENROLABLE:
+        abort(404)
+    login = current_login()
+    if kind == "sms" and not (login.user.phone and login.user.phone_verified):
+        flash(_l("Add a confirmed mobile number first."), "warning")
+        return redirect(url_for("methods.index"))
+    flow = begin_flow(KIND, "enrol", iid=request.args.get("interaction") or None,
+                      method=kind, user_id=login.user_id)
+    return redirect(url_for("methods.enrol", fid=flow.id))
+
+
+@bp.route("/methods/enrol/<fid>", methods=["GET", "POST"])
+@require_recent_auth
+def enrol(fid):
+    login = current_login()
+    flow = load_flow(KIND, fid)
+    if flow is None or flow.data["user_id"] != login.user_id:
+        return flow_expired(url_for("methods.index"))
+    user = login.user
+    method = METHODS[flow.data["method"]]
+    form = getattr(method, "enrol_form_class", method.form_class)()
+    notice, status = None, 200
+    if request.method == "POST" and "resend" in request.form and hasattr(method, "resend"):
+        if CsrfForm().validate_on_submit():
+            notice = method.resend(flow, user) or _l("We have sent a new code.")
+    elif form.validate_on_submit():
+        outcome = method.finish_enrolment(flow, user, form)
+        save_flow(flow)
+        if outcome.ok:
+            try:
+                changes.add_method(user, outcome.method, ip=request.remote_addr,
+                                   what=ADDED[method.kind])
+            except AccountError:
+                outcome.error = _l("This key is registered already.")
+            else:
+                end_flow(flow)
+                flash(_l("Added: %(name)s.", name=outcome.method.name), "success")
+                return redirect(url_for("methods.index", interaction=flow.iid))
+        status = 400
+        for name in ("code", "credential"):
+            if name in form:
+                form[name].errors = [outcome.error]
+                break
+        if outcome.failed and record_login_failure(user.email, user, ip=request.remote_addr,
+                                                   reason="enrol_" + method.kind):
+            end_flow(flow)
+            return redirect(url_for("authn.login"))
+    elif request.method == "POST":
+        status = 400
+    context = method.begin_enrolment(flow, user)
+    save_flow(flow)
+    return render_template("enrol.html", form=form, flow=flow, kind=method.kind,
+                           method=method, notice=notice, **context), status
+
+
+def _own_method(login, mid):
+    row = db.session.get(LoginMethod, mid)
+    if row is None or row.user_id != login.user_id:
+        abort(404)
+    return row
+
+
+@bp.post("/methods/<int:mid>/rename")
+def rename(mid):
+    login, response = _login_or_redirect()
+    if response is not None:
+        return response
+    row = _own_method(login, mid)
+    form = RenameForm()
+    if form.validate_on_submit():
+        changes.rename_method(login.user, row, form.name.data.strip(), ip=request.remote_addr)
+        flash(_l("Renamed."), "success")
+    else:
+        flash(_l("Enter a name of up to 64 characters."), "warning")
+    return redirect(url_for("methods.index"))
+
+
+@bp.route("/methods/<target>/remove", methods=["GET", "POST"])
+@require_recent_auth
+def remove(target):
+    login = current_login()
+    user = login.user
+    rows = methods_of(user.id)
+    if target == "password":
+        if not user.password_hash:
+            abort(404)
+        row, name = "password", _l("Password")
+    else:
+        if not target.isdigit():
+            abort(404)
+        row = _own_method(login, int(target))
+        name = row.name
+    refused = changes.removal_problem(row, rows, bool(user.password_hash))
+    form = ConfirmForm()
+    if form.validate_on_submit() and not refused:
+        ip = request.remote_addr
+        if row == "password":
+            changes.remove_password(user, rows, ip=ip, what=PASSWORD_REMOVED)
+        else:
+            changes.remove_method(user, row, rows, ip=ip, what=_l(
+                "A login method was removed from your account: %(name)s.", name=row.name))
+        flash(_l("Removed: %(name)s.", name=name), "success")
+        return redirect(url_for("methods.index"))
+    return render_template("method_remove.html", form=form, name=name,
+                           refusal=LAST_WAY if refused else None), 409 if refused else 200

@@ -1,0 +1,118 @@
+"""The dashboard's overview and its read-mostly pages: sessions, connected
+services and the security history."""
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import lazy_gettext as _l
+
+from ..accounts import changes
+from ..audit import AuditEvent
+from ..authn.methods import methods_of
+from ..authn.sessions import LoginSession
+from ..authn.views import current_login
+from ..extensions import db
+from ..flows.forms import CsrfForm
+
+bp = Blueprint("dashboard", __name__)
+
+HISTORY_LENGTH = 100
+# The audit events a person sees in their security history, in their words.
+HISTORY_EVENTS = {
+    "login_succeeded": _l("Logged in"),
+    "login_failed": _l("Failed login attempt"),
+    "account_locked": _l("Account locked after failed attempts"),
+    "logout": _l("Logged out"),
+    "reauthenticated": _l("Confirmed it was you"),
+    "account_registered": _l("Account created"),
+    "account_created": _l("Account created"),
+    "password_changed": _l("Password changed"),
+    "password_reset": _l("Password reset with the PUK"),
+    "password_removed": _l("Password removed"),
+    "puk_issued": _l("New PUK issued"),
+    "puk_failed": _l("Wrong PUK entered"),
+    "puk_locked": _l("PUK locked after wrong attempts"),
+    "method_added": _l("Login method added"),
+    "method_renamed": _l("Login method renamed"),
+    "method_removed": _l("Login method removed"),
+    "passkey_counter_regressed": _l("A key's counter went backwards (possible copy)"),
+    "email_changed": _l("E-mail address changed"),
+    "phone_changed": _l("Mobile number changed"),
+    "consent_granted": _l("Service connected"),
+    "service_disconnected": _l("Service disconnected"),
+    "trust_level_changed": _l("Trust level changed"),
+}
+
+
+def _login():
+    login = current_login()
+    if login is None:
+        abort(redirect(url_for("authn.login")))
+    return login
+
+
+@bp.get("/")
+def home():
+    login = _login()
+    user = login.user
+    return render_template("home.html", login=login, user=user, methods=methods_of(user.id))
+
+
+@bp.get("/account/sessions")
+def sessions():
+    login = _login()
+    live = [s for s in changes.live_sessions(login.user_id) if not s.expired()]
+    return render_template("sessions.html", sessions=live, current=login)
+
+
+@bp.post("/account/sessions/<public_id>/end")
+def end_session(public_id):
+    login = _login()
+    if CsrfForm().validate_on_submit():
+        target = db.session.execute(
+            db.select(LoginSession).filter_by(public_id=public_id, user_id=login.user_id)
+        ).scalar_one_or_none()
+        if target is None or target.ended_at is not None:
+            abort(404)
+        from ..authn.sessions import end_session as end
+
+        end(target, "ended_by_owner", ip=request.remote_addr)
+        if target.id == login.id:
+            return redirect(url_for("authn.login"))
+        flash(_l("The session was ended and its tokens revoked."), "success")
+    return redirect(url_for("dashboard.sessions"))
+
+
+@bp.post("/account/sessions/end-others")
+def end_other_sessions():
+    login = _login()
+    if CsrfForm().validate_on_submit():
+        ended = changes.end_other_sessions(login.user, login, ip=request.remote_addr)
+        flash(_l("Sessions ended: %(count)s.", count=ended), "success")
+    return redirect(url_for("dashboard.sessions"))
+
+
+@bp.get("/account/services")
+def services():
+    login = _login()
+    return render_template("services.html", services=changes.connected_services(login.user_id))
+
+
+@bp.post("/account/services/<client_id>/disconnect")
+def disconnect(client_id):
+    login = _login()
+    if CsrfForm().validate_on_submit():
+        if client_id not in {c.client_id for c in changes.connected_services(login.user_id)}:
+            abort(404)
+        changes.disconnect_service(login.user, client_id, ip=request.remote_addr)
+        flash(_l("The service was disconnected; its access was revoked."), "success")
+    return redirect(url_for("dashboard.services"))
+
+
+@bp.get("/account/history")
+def history():
+    login = _login()
+    events = db.session.execute(
+        db.select(AuditEvent).where(AuditEvent.user_id == login.user_id,
+                                    AuditEvent.event.in_(HISTORY_EVENTS))
+        .order_by(AuditEvent.at.desc(), AuditEvent.id.desc()).limit(HISTORY_LENGTH)
+    ).scalars().all()
+    return render_template("history.html", events=events, labels=HISTORY_EVENTS)
