@@ -2,11 +2,14 @@
 browser). Screenshots of every page go to tests/screenshots/ (see the README)."""
 
 import os
+import time
 
+import pyotp
 import pytest
 
 from conftest import LiveServer, free_port, reset
 from idp import create_app
+from idp.accounts.service import normalise_phone
 
 pytestmark = pytest.mark.browser
 
@@ -55,6 +58,8 @@ def ebank_and_idp(backend):
 
 
 ANA = {}  # Ana's PUK, set by the fixture
+TOTP_LABEL = "Koda iz aplikacije za preverjanje"
+KEY_NAME_LABEL = "Ime tega ključa"
 
 
 def shot(page, name):
@@ -121,13 +126,11 @@ def test_login_page_works_on_a_phone_and_with_the_keyboard(browser, ebank_and_id
     shot(page, "core-phone-logged-in")
 
 
-def test_registration_from_the_ebank(browser, ebank_and_idp, backend, smtp_sink, sms_sink):
-    """A newcomer clicks "Ustvari račun" on the e-bank's login redirect, goes
-    through all five pages, and lands back in the e-bank logged in at low."""
-    prefix = f"register-{backend['BACKEND']}-"
-    email = f"nova-{backend['BACKEND']}@example.si"
-    page = browser.new_page(locale="sl-SI")
-    page.goto(ebank_and_idp)
+def register_from_ebank(page, ebank_url, email, number, smtp_sink, sms_sink, prefix,
+                        finish="Zaključi postopek registracije → NA STORITEV"):
+    """From the e-bank's login redirect through the five registration pages;
+    ``finish`` is the button pressed on the last one."""
+    page.goto(ebank_url)
     page.get_by_role("link", name="Prijava / Log in").click()
     page.wait_for_url("**/login?interaction=*")
     page.get_by_role("link", name="Ustvari račun").click()
@@ -141,7 +144,7 @@ def test_registration_from_the_ebank(browser, ebank_and_idp, backend, smtp_sink,
     assert "met" in page.locator('[data-rule="upper"]').get_attribute("class")
     page.get_by_label("Ponovite geslo").fill("Modra-Lipa-42")
     assert "met" in page.locator('[data-rule="match"]').get_attribute("class")
-    page.get_by_label("Številka mobilnega telefona").fill("041 555 123")
+    page.get_by_label("Številka mobilnega telefona").fill(number)
     shot(page, prefix + "1-details-unticked")
     page.get_by_role("button", name="Naprej").click()
     assert "Pogoji uporabe" in page.get_by_role("alert").inner_text()  # terms not ticked
@@ -159,7 +162,7 @@ def test_registration_from_the_ebank(browser, ebank_and_idp, backend, smtp_sink,
 
     # 3. The SMS one-time password, read from the gateway.
     page.wait_for_url("**/register/*/phone")
-    page.get_by_label("Enkratno geslo SMS").fill(sms_sink.last_code("+38641555123"))
+    page.get_by_label("Enkratno geslo SMS").fill(sms_sink.last_code(normalise_phone(number)))
     shot(page, prefix + "3-sms-code")
     page.get_by_role("button", name="Potrdi").click()
 
@@ -170,17 +173,104 @@ def test_registration_from_the_ebank(browser, ebank_and_idp, backend, smtp_sink,
     page.get_by_label("Kodo PUK sem si zapisal(a) in jo hranim na varnem").check()
     page.get_by_role("button", name="Naprej").click()
 
-    # 5. Choose: finish and go to the service.
+    # 5. Choose.
     page.wait_for_url("**/register/*/done")
     shot(page, prefix + "5-choose")
-    page.get_by_role("button", name="Zaključi postopek registracije → NA STORITEV").click()
+    page.get_by_role("button", name=finish).click()
 
+
+def test_registration_from_the_ebank(browser, ebank_and_idp, backend, smtp_sink, sms_sink):
+    """A newcomer clicks "Ustvari račun" on the e-bank's login redirect, goes
+    through all five pages, and lands back in the e-bank logged in at low."""
+    prefix = f"register-{backend['BACKEND']}-"
+    email = f"nova-{backend['BACKEND']}@example.si"
+    page = browser.new_page(locale="sl-SI")
+    register_from_ebank(page, ebank_and_idp, email, "041 555 123", smtp_sink, sms_sink, prefix)
     page.wait_for_url(ebank_and_idp + "/")
     assert page.locator("#who").inner_text() == email
     assert page.locator("#acr").inner_text() == "http://eidas.europa.eu/LoA/low"
     assert page.locator("#trust-level").inner_text() == "low"
     assert page.locator("#amr").inner_text() == "pwd, sms"
     shot(page, prefix + "6-ebank-logged-in")
+
+
+def test_additional_methods_then_totp_and_passkey_logins(browser, ebank_and_idp, backend,
+                                                        smtp_sink, sms_sink):
+    """Register, add an authenticator app and a passkey (Chromium's virtual
+    authenticator) from "Registriraj dodatne načine prijave", back to the
+    e-bank; then log in again with password + TOTP, and with the passkey alone."""
+    prefix = f"methods-{backend['BACKEND']}-"
+    email = f"metode-{backend['BACKEND']}@example.si"
+    page = browser.new_page(locale="sl-SI")
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("WebAuthn.enable")
+    cdp.send("WebAuthn.addVirtualAuthenticator", {"options": {
+        "protocol": "ctap2", "transport": "internal", "hasResidentKey": True,
+        "hasUserVerification": True, "isUserVerified": True,
+        "automaticPresenceSimulation": True}})
+    register_from_ebank(page, ebank_and_idp, email, "041 555 124", smtp_sink, sms_sink, prefix,
+                        finish="Registriraj dodatne načine prijave")
+
+    # The methods page: an authenticator app, confirmed with its first code.
+    page.wait_for_url("**/methods?interaction=*")
+    page.get_by_role("link", name="Dodaj aplikacijo za preverjanje").click()
+    page.wait_for_url("**/methods/enrol/*")
+    assert page.locator(".qr svg").is_visible()
+    secret = page.locator("#totp-secret").inner_text().replace(" ", "")
+    page.get_by_label(TOTP_LABEL).fill("000000")
+    page.get_by_role("button", name="Potrdi").click()
+    assert page.get_by_role("alert").is_visible()  # a wrong first code adds nothing
+    page.get_by_label(TOTP_LABEL).fill(pyotp.TOTP(secret).now())
+    shot(page, prefix + "1-add-totp")
+    page.get_by_role("button", name="Potrdi").click()
+
+    # A passkey, made by the virtual authenticator.
+    page.wait_for_url("**/methods?interaction=*")
+    page.get_by_role("link", name="Dodaj ključ za prijavo ali varnostni ključ").click()
+    page.wait_for_url("**/methods/enrol/*")
+    page.get_by_label(KEY_NAME_LABEL).fill("Virtualni ključ")
+    shot(page, prefix + "2-add-passkey")
+    page.get_by_role("button", name="Dodaj ključ", exact=True).click()
+    page.wait_for_url("**/methods?interaction=*")
+    assert "Virtualni ključ" in page.content()
+    shot(page, prefix + "3-methods")
+    page.get_by_role("button", name="Nadaljuj na E-banka").click()
+    page.wait_for_url(ebank_and_idp + "/")
+    assert page.locator("#amr").inner_text() == "pwd, sms"
+
+    # Log out, then in with the password and the app (the next step's code:
+    # the enrolment's own code is spent).
+    page.goto(ebank_and_idp + "/logout")
+    page.wait_for_url(ebank_and_idp + "/")
+    page.get_by_role("link", name="Prijava / Log in").click()
+    page.wait_for_url("**/login?interaction=*")
+    page.get_by_label("E-naslov").fill(email)
+    page.get_by_label("Geslo").fill("Modra-Lipa-42")
+    page.get_by_role("button", name="Prijava", exact=True).click()
+    page.wait_for_url("**/login/*/verify*")
+    page.get_by_role("link", name="Aplikacija za preverjanje").click()
+    page.get_by_label(TOTP_LABEL).fill(pyotp.TOTP(secret).at(time.time() + 30))
+    shot(page, prefix + "4-login-totp")
+    page.get_by_role("button", name="Potrdi").click()
+    page.wait_for_url(ebank_and_idp + "/")
+    assert page.locator("#amr").inner_text() == "pwd, otp, mfa"
+    assert page.locator("#acr").inner_text() == "http://eidas.europa.eu/LoA/low"
+
+    # Log out, then in with the passkey alone.
+    page.goto(ebank_and_idp + "/logout")
+    page.wait_for_url(ebank_and_idp + "/")
+    page.get_by_role("link", name="Prijava / Log in").click()
+    page.wait_for_url("**/login?interaction=*")
+    page.get_by_role("link", name="Prijava s ključem").click()
+    page.wait_for_url("**/login/*/verify*")
+    shot(page, prefix + "5-login-passkey")
+    page.get_by_role("button", name="Uporabi moj ključ").click()
+    page.wait_for_url(ebank_and_idp + "/")
+    assert page.locator("#who").inner_text() == email
+    assert page.locator("#amr").inner_text() == "hwk, user, mfa"
+    # A strong login, but the identity is still only registered: acr stays low.
+    assert page.locator("#acr").inner_text() == "http://eidas.europa.eu/LoA/low"
+    shot(page, prefix + "6-ebank-passkey")
 
 
 def test_password_recovery_with_the_puk(browser, ebank_and_idp, backend, sms_sink):
