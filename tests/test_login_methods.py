@@ -40,14 +40,20 @@ def pwd():
 
 @pytest.mark.parametrize("proofs, amr, strength", [
     ([pwd()], ["pwd"], "low"),
-    ([pwd(), Proof(("otp",), frozenset({POSSESSION}))], ["pwd", "otp", "mfa"], "substantial"),
-    ([pwd(), Proof(("sms",), frozenset({POSSESSION}))], ["pwd", "sms", "mfa"], "substantial"),
-    # a key without user verification: two factors, not phishing-resistant enough for high
-    ([pwd(), Proof(("hwk", "user"), frozenset({POSSESSION}))], ["pwd", "hwk", "user", "mfa"],
+    ([pwd(), Proof(("otp",), frozenset({POSSESSION}), "substantial")], ["pwd", "otp", "mfa"],
      "substantial"),
-    ([Proof(("hwk", "user"), frozenset({POSSESSION, VERIFIED}), True)], ["hwk", "user", "mfa"],
+    ([pwd(), Proof(("sms",), frozenset({POSSESSION}), "substantial")], ["pwd", "sms", "mfa"],
+     "substantial"),
+    # a key without user verification: two factors, not phishing-resistant enough for high
+    ([pwd(), Proof(("hwk", "user"), frozenset({POSSESSION}), "substantial")],
+     ["pwd", "hwk", "user", "mfa"],
+     "substantial"),
+    ([Proof(("hwk", "user"), frozenset({POSSESSION, VERIFIED}), "high")], ["hwk", "user", "mfa"],
      "high"),
-    ([Proof(("swk", "user"), frozenset({POSSESSION}))], ["swk", "user"], "low"),
+    # a passkey that did not verify the person is one factor: low on its own
+    ([Proof(("swk", "user"), frozenset({POSSESSION}), "substantial")], ["swk", "user"], "low"),
+    ([pwd(), Proof(("hwk", "user"), frozenset({POSSESSION, VERIFIED}), "high")],
+     ["pwd", "hwk", "user", "mfa"], "high"),
 ])
 def test_combine_gives_amr_and_strength(proofs, amr, strength):
     assert combine(proofs) == (amr, strength)

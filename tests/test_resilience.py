@@ -93,3 +93,29 @@ def test_database_down_during_registration(broken_db_app):
     response = registration_details(broken_db_app.test_client())
     assert response.status_code == 503
     assert "Traceback" not in response.get_data(as_text=True)
+
+
+def test_redis_down_at_a_second_factor_gives_503_and_no_session(app, broken_redis_app,
+                                                                  make_user):
+    """Redis is where the second step's flow lives: without it, a person with a
+    second factor gets the 503 page, never a login on the password alone."""
+    from idp.authn.methods.models import LoginMethod
+    from idp.extensions import db
+    from people import Person
+
+    user = make_user(email="ana@example.si")
+    db.session.add(LoginMethod(user_id=user.id, kind="totp", name="Telefon", secret=b"x"))
+    db.session.commit()
+    http = broken_redis_app.test_client()
+    response = Person(http, "ana@example.si").login()
+    assert response.status_code == 503
+    assert "Traceback" not in response.get_data(as_text=True)
+    assert http.get("/").status_code in (302, 503)  # no dashboard without a login
+
+
+def test_database_down_on_the_dashboard_and_passkey_login(broken_db_app):
+    http = broken_db_app.test_client()
+    for url in ("/", "/methods", "/account/history", "/login/passkey"):
+        response = http.get(url)
+        assert response.status_code in (302, 503), url
+        assert "Traceback" not in response.get_data(as_text=True)

@@ -12,6 +12,7 @@ from wtforms.validators import DataRequired, Length
 from ..accounts.service import check_password, clear_login_failures
 from ..trust.levels import LOW
 from . import PASSWORD_AMR
+from .methods.password import LOCKED
 from .sessions import end_session, load_session, start_session
 
 bp = Blueprint("authn", __name__)
@@ -100,8 +101,7 @@ def login():
             return redirect(url_for("dashboard.home"))
         error = "locked" if result.locked else "invalid"
         form.password.errors = [
-            _l("Too many failed attempts. The account is locked for a while; try again later.")
-            if result.locked else _l("The e-mail address or password is not correct.")]
+            LOCKED if result.locked else _l("The e-mail address or password is not correct.")]
     status = 200 if not form.errors else 400
     if error == "locked":
         status = 429

@@ -46,8 +46,9 @@ def puk():
     login = current_login()
     form = ConfirmForm()
     if form.validate_on_submit():
-        new_puk = changes.issue_new_puk(login.user, ip=request.remote_addr,
-                                        what=_l("A new PUK was issued; the old one no longer works."))
+        new_puk = changes.issue_new_puk(
+            login.user, ip=request.remote_addr,
+            what=_l("A new PUK was issued; the old one no longer works."))
         response = make_response(render_template("account_puk_new.html", puk=new_puk))
         response.headers["Cache-Control"] = "no-store"
         return response

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from ...extensions import db
 from ...timeutil import utcnow
-from ...trust.levels import HIGH, LOW, SUBSTANTIAL
+from ...trust.levels import LOW, RANK, SUBSTANTIAL
 from .models import LoginMethod
 
 # Factor categories: two different ones make a multi-factor login.
@@ -19,19 +19,21 @@ KNOWLEDGE, POSSESSION, VERIFIED = "knowledge", "possession", "verified"
 
 @dataclass(frozen=True)
 class Proof:
-    """What one verified factor proves."""
+    """What one verified factor proves: its ``amr`` values, its factor
+    categories, and the strength it gives to a multi-factor login (high only
+    for the phishing-resistant: a passkey with user verification)."""
 
     amr: tuple
     factors: frozenset
-    phishing_resistant: bool = False  # a passkey with user verification
+    strength: str = LOW
 
     def as_dict(self):
         return {"amr": list(self.amr), "factors": sorted(self.factors),
-                "phishing_resistant": self.phishing_resistant}
+                "strength": self.strength}
 
     @classmethod
     def from_dict(cls, data):
-        return cls(tuple(data["amr"]), frozenset(data["factors"]), data["phishing_resistant"])
+        return cls(tuple(data["amr"]), frozenset(data["factors"]), data["strength"])
 
 
 @dataclass
@@ -55,7 +57,7 @@ class Method:
 
     kind = ""  # "password", "sms", "totp", "passkey"
     amr = ()  # RFC 8176 values it contributes
-    strength = LOW  # what it gives as the second factor after a password
+    strength = LOW  # what it gives to a multi-factor login (see ``combine``)
     form_class = None
     label = ""  # what the choice list says
     enrolable = True
@@ -79,22 +81,17 @@ class Method:
 def combine(proofs):
     """The ``amr`` list and the strength of a login made of these proofs.
 
-    Two factor categories make ``mfa`` and at least "substantial"; a passkey
-    with user verification is phishing-resistant and makes "high"."""
+    One factor category is "low", whatever it was. Two make ``mfa`` and at
+    least "substantial", or the strongest proof's strength: "high" when one of
+    them is a passkey with user verification (which is two factors itself)."""
     amr, factors = [], set()
     for proof in proofs:
         amr += [value for value in proof.amr if value not in amr]
         factors |= proof.factors
-    multi = len(factors) >= 2
-    if multi:
-        amr.append("mfa")
-    if any(proof.phishing_resistant for proof in proofs):
-        strength = HIGH
-    elif multi:
-        strength = SUBSTANTIAL
-    else:
-        strength = LOW
-    return amr, strength
+    if len(factors) < 2:
+        return amr, LOW
+    strongest = max([SUBSTANTIAL] + [proof.strength for proof in proofs], key=RANK.get)
+    return amr + ["mfa"], strongest
 
 
 def methods_of(user_id, kind=None):

@@ -25,6 +25,7 @@ from wtforms.validators import DataRequired, Length
 from ... import audit
 from ...accounts.models import User
 from ...extensions import db
+from ...trust.levels import HIGH, SUBSTANTIAL
 from . import POSSESSION, VERIFIED, Method, Outcome, Proof, methods_of
 from .models import LoginMethod
 
@@ -81,13 +82,13 @@ def proof_of(user_verified, backed_up):
     phishing-resistant in the sense of "high"."""
     amr = (SOFTWARE_KEY_AMR if backed_up else HARDWARE_KEY_AMR, PRESENCE_AMR)
     factors = {POSSESSION} | ({VERIFIED} if user_verified else set())
-    return Proof(amr, frozenset(factors), phishing_resistant=bool(user_verified))
+    return Proof(amr, frozenset(factors), HIGH if user_verified else SUBSTANTIAL)
 
 
 class PasskeyMethod(Method):
     kind = "passkey"
     amr = (HARDWARE_KEY_AMR, PRESENCE_AMR)
-    strength = "high"
+    strength = HIGH
     form_class = PasskeyForm
     enrol_form_class = PasskeyEnrolForm
     label = _l("Passkey or security key")

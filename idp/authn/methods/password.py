@@ -8,6 +8,7 @@ from wtforms import PasswordField, SubmitField
 from wtforms.validators import DataRequired, Length
 
 from ...accounts.service import check_password
+from ...trust.levels import LOW
 from .. import PASSWORD_AMR
 from . import KNOWLEDGE, Method, Outcome, Proof
 
@@ -27,7 +28,7 @@ class PasswordMethod(Method):
 
     @staticmethod
     def proof():
-        return Proof((PASSWORD_AMR,), frozenset({KNOWLEDGE}))
+        return Proof((PASSWORD_AMR,), frozenset({KNOWLEDGE}), LOW)
 
     def verify(self, flow, user, form):
         result = check_password(user.email, form.password.data, ip=request.remote_addr)

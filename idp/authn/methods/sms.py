@@ -6,10 +6,12 @@ from flask_wtf import FlaskForm
 from wtforms import StringField, SubmitField
 
 from ...flows import codes
-from ...flows.common import CODE_MESSAGES, mask_phone, send_code_limited, undelivered_message
+from ...flows.common import (CODE_MESSAGES, mask_phone, resend_refusal, send_code,
+                             send_code_limited, undelivered_message)
 from ...flows.forms import CODE_CHECKS
+from ...trust.levels import SUBSTANTIAL
 from .. import SMS_AMR
-from . import POSSESSION, Method, Outcome, Proof
+from . import POSSESSION, Method, Outcome, Proof, methods_of
 from .models import LoginMethod
 
 
@@ -21,7 +23,7 @@ class SmsForm(FlaskForm):
 class SmsMethod(Method):
     kind = "sms"
     amr = (SMS_AMR,)
-    strength = "substantial"
+    strength = SUBSTANTIAL
     form_class = SmsForm
     label = _l("SMS one-time password")
 
@@ -33,8 +35,6 @@ class SmsMethod(Method):
         return self._context(flow, user)
 
     def resend(self, flow, user):
-        from ...flows.common import resend_refusal, send_code
-
         refusal = resend_refusal(flow, "sms", user.phone)
         if refusal is None:
             send_code(flow, "sms", user.phone)
@@ -48,13 +48,11 @@ class SmsMethod(Method):
     def verify(self, flow, user, form):
         check = codes.check_code(flow, "sms", form.code.data)
         if check.ok:
-            return Outcome(Proof((SMS_AMR,), frozenset({POSSESSION})), user_id=user.id,
-                           method=(self._row(user) or None))
+            proof = Proof(self.amr, frozenset({POSSESSION}), self.strength)
+            return Outcome(proof, user_id=user.id, method=self._row(user))
         return Outcome(error=CODE_MESSAGES[check.status], failed=check.status == codes.WRONG)
 
     def _row(self, user):
-        from . import methods_of
-
         rows = methods_of(user.id, self.kind)
         return rows[0] if rows else None
 

@@ -17,6 +17,7 @@ from wtforms import StringField, SubmitField
 from wtforms.validators import DataRequired, Length, Regexp
 
 from ...extensions import db
+from ...trust.levels import SUBSTANTIAL
 from . import POSSESSION, Method, Outcome, Proof, methods_of
 from .models import LoginMethod
 
@@ -75,10 +76,13 @@ class TotpEnrolForm(TotpForm):
 class TotpMethod(Method):
     kind = "totp"
     amr = (OTP_AMR,)
-    strength = "substantial"
+    strength = SUBSTANTIAL
     form_class = TotpForm
     enrol_form_class = TotpEnrolForm
     label = _l("Authenticator app")
+
+    def proof(self):
+        return Proof(self.amr, frozenset({POSSESSION}), self.strength)
 
     def verify(self, flow, user, form):
         at = now()
@@ -93,7 +97,7 @@ class TotpMethod(Method):
             if step <= row.counter or not _advance(row, step):
                 replayed = True  # right code, but used already (or just now)
                 continue
-            return Outcome(Proof((OTP_AMR,), frozenset({POSSESSION})), method=row,
+            return Outcome(self.proof(), method=row,
                            user_id=user.id)
         return Outcome(error=USED if replayed else WRONG, failed=True)
 
@@ -114,7 +118,7 @@ class TotpMethod(Method):
             return Outcome(error=WRONG, failed=True)
         name = (form.name.data or "").strip() or str(_l("Authenticator app"))
         flow.data.pop("totp_secret")
-        return Outcome(Proof((OTP_AMR,), frozenset({POSSESSION})), user_id=user.id,
+        return Outcome(self.proof(), user_id=user.id,
                        method=LoginMethod(user_id=user.id, kind=self.kind, name=name,
                                           secret=seal(secret), counter=step))
 
