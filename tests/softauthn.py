@@ -50,7 +50,7 @@ class SoftAuthenticator:
     initial_sign_count = 0
 
     def __init__(self, *, uv=True, backup_eligible=False, backed_up=False,
-                 aaguid=bytes(16), attestation="none"):
+                 aaguid=bytes(16), attestation="none", resident=True):
         if attestation not in ("none", "packed"):
             raise ValueError("attestation must be 'none' or 'packed'")
         self.uv = uv
@@ -58,6 +58,7 @@ class SoftAuthenticator:
         self.backed_up = backed_up
         self.aaguid = aaguid
         self.attestation = attestation
+        self.resident = resident
         # credential_id -> {"key", "rp_id", "user_handle", "sign_count"}
         self.credentials = {}
 
@@ -69,6 +70,12 @@ class SoftAuthenticator:
         flags |= FLAG_AT if attested else 0
         rp_id_hash = hashlib.sha256(rp_id.encode()).digest()
         return rp_id_hash + bytes([flags]) + struct.pack(">I", sign_count) + attested
+
+    def _extension_results(self, options):
+        """credProps, when asked for: whether a discoverable credential was made."""
+        if (options.get("extensions") or {}).get("credProps"):
+            return {"credProps": {"rk": self.resident}}
+        return {}
 
     def create(self, options, *, origin, rp_id=None) -> dict:
         """Register a new credential; returns RegistrationResponseJSON."""
@@ -93,7 +100,8 @@ class SoftAuthenticator:
                                "authData": auth_data})
         return {
             "id": b64url(cred_id), "rawId": b64url(cred_id), "type": "public-key",
-            "authenticatorAttachment": "cross-platform", "clientExtensionResults": {},
+            "authenticatorAttachment": "cross-platform",
+            "clientExtensionResults": self._extension_results(options),
             "response": {"clientDataJSON": b64url(client_data),
                          "attestationObject": b64url(att_obj),
                          "transports": ["usb"]},

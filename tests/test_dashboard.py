@@ -79,11 +79,19 @@ def test_a_late_post_changes_nothing(client, ana_person):
     assert verify_password(user.password_hash, PASSWORD)
 
 
-def test_reauth_next_is_only_a_local_path(client, ana_person):
-    response = client.get("/reauth?next=https://evil.example/")
+@pytest.mark.parametrize("next_url", ["https://evil.example/", "//evil.example/",
+                                      "/%09/evil.example/x", "/%5Cevil.example", "/\\evil"])
+def test_reauth_next_is_only_a_local_path(client, ana_person, next_url):
+    response = client.get("/reauth?next=" + next_url)
     factor_url = response.headers["Location"]
     done = ana_person.post(factor_url, method="password", password=PASSWORD)
     assert done.headers["Location"] == "/"
+
+
+def test_reauth_keeps_the_query_of_the_page(client, ana_person):
+    make_stale(client)
+    response = client.get("/methods/add/totp?interaction=abc")
+    assert "next=/methods/add/totp?interaction%3Dabc" in response.headers["Location"]
 
 
 # -- login methods ---------------------------------------------------------------------------
@@ -134,22 +142,61 @@ def test_the_last_way_to_log_in_cannot_be_removed(client, ana_person):
                            data={"csrf_token": ana_person.token("/")})
     assert response.status_code == 409
     assert db.session.get(LoginMethod, row.id) is not None
-    # and the password login is simply wrong now
+    # and the password login is simply wrong now, nor is it offered to re-authenticate
     assert Person(client, "ana@example.si").login().status_code == 400
+
+
+def test_a_key_that_is_not_discoverable_cannot_replace_the_password(client, ana_person):
+    ana_person.add_passkey(SoftAuthenticator(uv=True, resident=False))
+    row = db.session.execute(db.select(LoginMethod)).scalar_one()
+    assert row.user_verified and not row.discoverable
+    assert client.get("/methods/password/remove").status_code == 409
+
+
+def test_passwordless_account_reauthenticates_with_its_key(client, ana_person):
+    ana_person.add_passkey(SoftAuthenticator(uv=True))
+    ana_person.post("/methods/password/remove")
+    make_stale(client)
+    factor_url = client.get(client.get("/account/puk").headers["Location"]).headers["Location"]
+    html = client.get(factor_url).get_data(as_text=True)
+    assert 'name="method" value="password"' not in html and "webauthn-options" in html
 
 
 def test_removal_problem_is_a_pure_check():
     from idp.accounts.changes import removal_problem
 
-    verifying = LoginMethod(kind="passkey", user_verified=True)
-    plain = LoginMethod(kind="passkey", user_verified=False)
+    verifying = LoginMethod(kind="passkey", user_verified=True, discoverable=True)
+    plain = LoginMethod(kind="passkey", user_verified=False, discoverable=True)
+    not_discoverable = LoginMethod(kind="passkey", user_verified=True, discoverable=False)
     app_row = LoginMethod(kind="totp")
     assert removal_problem(app_row, [app_row], has_password=True) is None
-    assert removal_problem("password", [app_row, plain], has_password=True) == "last_way"
+    assert removal_problem("password", [app_row, plain, not_discoverable],
+                           has_password=True) == "last_way"
     assert removal_problem("password", [verifying], has_password=True) is None
     assert removal_problem(verifying, [verifying], has_password=False) == "last_way"
-    assert removal_problem(verifying, [verifying, LoginMethod(kind="passkey", user_verified=True)],
-                           has_password=False) is None
+    assert removal_problem(verifying, [verifying, LoginMethod(
+        kind="passkey", user_verified=True, discoverable=True)], has_password=False) is None
+
+
+@pytest.mark.parametrize("url", ["/methods/²/remove", "/methods/99999999999999999999/remove",
+                                 "/methods/2147483648/remove"])
+def test_odd_method_ids_are_not_found(client, ana_person, url):
+    assert client.get(url).status_code == 404
+
+
+def test_odd_ids_and_names_are_refused_cleanly(client, ana_person):
+    token = ana_person.token("/")
+    assert client.post("/methods/2147483648/rename",
+                       data={"csrf_token": token, "name": "x"}).status_code == 404
+    assert client.post("/account/sessions/%00/end", data={"csrf_token": token}
+                       ).status_code == 404
+    response = ana_person.add_passkey(SoftAuthenticator(), name="a\x00b")
+    assert response.status_code == 400
+    ana_person.add_passkey(SoftAuthenticator(), name="Ključ")
+    row = db.session.execute(db.select(LoginMethod)).scalar_one()
+    client.post(f"/methods/{row.id}/rename", data={"csrf_token": token, "name": "x\x00y"})
+    db.session.refresh(row)
+    assert row.name == "Ključ"
 
 
 def test_methods_of_another_account_are_not_reachable(client, ana_person, make_user):
@@ -176,6 +223,30 @@ def test_password_change_ends_other_sessions(app, client, ana_person, smtp_sink)
     assert Person(app.test_client(), "ana@example.si", NEW_PASSWORD).login().status_code == 302
     assert "password_changed" in events()
     assert smtp_sink.to("ana@example.si")
+
+
+def test_password_change_revokes_tokens_of_expired_sessions(app, client, flow, rp, ana_person):
+    from datetime import timedelta
+
+    from idp.oauth.models import RefreshToken
+
+    thief = Person(app.test_client(), "ana@example.si")
+    thief.follow(thief.login())
+    f = flow(rp)
+    f.http = thief.http
+    reply, _ = f.follow_to_rp(f.start())
+    tokens = f.exchange(reply["code"], secret=rp.secret).get_json()
+    old = db.session.execute(db.select(LoginSession).order_by(LoginSession.created_at.desc())
+                             ).scalars().first()
+    old.created_at -= timedelta(hours=9)  # the thief's session has expired, its token lives
+    db.session.commit()
+    ana_person.post("/account/password", password=NEW_PASSWORD, password_repeat=NEW_PASSWORD)
+    token = db.session.execute(db.select(RefreshToken)).scalar_one()
+    assert token.revoked_at is not None
+    refreshed = client.post("/token", data={"grant_type": "refresh_token",
+                                            "refresh_token": tokens["refresh_token"]},
+                            auth=(rp.client_id, rp.secret))
+    assert refreshed.status_code == 400
 
 
 def test_password_change_follows_the_rule(client, ana_person):
@@ -218,11 +289,12 @@ def test_email_change_is_confirmed_and_announced_to_the_old_address(client, ana_
     assert "email_changed" in events()
 
 
-def test_email_change_to_a_taken_address_changes_nothing(client, ana_person, make_user,
-                                                         smtp_sink):
+def test_email_change_to_a_taken_address_is_refused_first(client, ana_person, make_user,
+                                                          smtp_sink):
     make_user(email="bor@example.si")
-    url = ana_person.post("/account/email", email="bor@example.si").headers["Location"]
-    ana_person.post(url, code=smtp_sink.last_code("bor@example.si"))
+    response = ana_person.post("/account/email", email="Bor@example.si")
+    assert response.status_code == 400
+    assert not smtp_sink.to("bor@example.si")  # no code into another account's mailbox
     assert db.session.execute(db.select(User).filter_by(email="ana@example.si")).scalar_one()
 
 

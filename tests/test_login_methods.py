@@ -292,6 +292,20 @@ def test_sign_counter_going_backwards_is_refused_and_audited(client, ana_person)
     assert "passkey_counter_regressed" in events
 
 
+def test_passwordless_login_needs_the_user_handle(client, ana_person):
+    key = SoftAuthenticator(uv=True)
+    ana_person.add_passkey(key)
+    url = client.get("/login/passkey").headers["Location"]
+    html = client.get(url).get_data(as_text=True)
+    from people import csrf_token, options_on
+
+    assertion = key.get(options_on(html), origin="http://localhost:5000")
+    assertion["response"]["userHandle"] = None
+    response = client.post(url, data={"csrf_token": csrf_token(html), "method": "passkey",
+                                      "credential": json.dumps(assertion)})
+    assert response.status_code == 400
+
+
 def test_unknown_key_gets_a_clear_message(client):
     response = client.get("/login/passkey")
     url = response.headers["Location"]
@@ -307,11 +321,19 @@ def test_unknown_key_gets_a_clear_message(client):
 
 
 def test_malformed_credential_is_a_clear_error_not_a_500(client, ana_person):
-    ana_person.add_passkey(SoftAuthenticator())
+    key = SoftAuthenticator()
+    ana_person.add_passkey(key)
+    raw_id = json.loads(json.dumps(key.get({"allowCredentials": [], "challenge": "eA",
+                                            "rpId": "localhost"},
+                                           origin="http://localhost:5000")))["rawId"]
     url = ana_person.login().headers["Location"].split("?")[0] + "?method=passkey"
-    for junk in ("{", "[]", json.dumps({"rawId": "!!"}), json.dumps({"rawId": "AAAA"})):
+    for junk in ("{", "[]", json.dumps({"rawId": "!!"}), json.dumps({"rawId": "AAAA"}),
+                 json.dumps({"rawId": raw_id, "response": "x"}),
+                 json.dumps({"rawId": raw_id, "response": []})):
         response = ana_person.post(url, method="passkey", credential=junk)
         assert response.status_code == 400, junk
+        # a failed answer is never put back into the page for the next try
+        assert 'name="credential" value=""' in response.get_data(as_text=True)
 
 
 def test_factor_page_of_another_browser_is_refused(app, client, ana_person, clock):

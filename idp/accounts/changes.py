@@ -14,7 +14,7 @@ from ..authn.sessions import LoginSession, end_session, end_user_sessions
 from ..delivery import DeliveryError, send_email
 from ..extensions import db
 from ..oauth.models import Consent, RefreshToken
-from ..oauth.tokens import revoke_family
+from ..oauth.tokens import revoke_family, revoke_user_tokens
 from ..timeutil import utcnow
 from . import passwords
 from .puk import issue_puk
@@ -37,8 +37,9 @@ def notify_owner(user, what, address=None):
 # -- login methods ------------------------------------------------------------------
 
 def can_log_in_alone(method):
-    """A passkey that verifies the person is a whole login by itself."""
-    return method.kind == "passkey" and method.user_verified
+    """A discoverable passkey that verifies the person is a whole login by
+    itself ("Prijava s ključem" offers no list of keys to choose from)."""
+    return method.kind == "passkey" and method.user_verified and method.discoverable
 
 
 def removal_problem(target, methods, has_password):
@@ -149,11 +150,14 @@ def live_sessions(user_id):
 
 
 def end_other_sessions(user, current, ip=None):
+    """End every other session (expired ones too) and revoke every token not
+    issued in ``current``: refresh tokens outlive the sessions they came from."""
     ended = 0
     for login in live_sessions(user.id):
-        if login.id != current.id and not login.expired():
+        if login.id != current.id:
+            ended += not login.expired()
             end_session(login, "ended_by_owner", ip=ip)
-            ended += 1
+    revoke_user_tokens(user.id, except_sid=current.public_id)
     return ended
 
 

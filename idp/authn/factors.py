@@ -8,6 +8,7 @@ towards the account's lock-out like wrong passwords."""
 
 import time
 from functools import wraps
+from urllib.parse import urlsplit
 
 from flask import (Blueprint, current_app, redirect, render_template, request, session,
                    url_for)
@@ -170,7 +171,15 @@ def recently_verified():
 
 
 def _safe_next(url):
-    return url if url and url.startswith("/") and not url.startswith("//") else None
+    """Only a path on this site: no scheme, no host, and no control character,
+    space or backslash (browsers read a slash, then a tab or a backslash, as
+    the start of a host name)."""
+    if not url or not url.startswith("/") or len(url) > 512:
+        return None
+    if any(ord(ch) < 0x21 or ch in "\\\x7f" for ch in url):
+        return None
+    parts = urlsplit(url)
+    return url if not parts.scheme and not parts.netloc and url[1:2] != "/" else None
 
 
 def require_recent_auth(view):
@@ -183,7 +192,8 @@ def require_recent_auth(view):
         if login is None:
             return redirect(url_for("authn.login"))
         if not recently_verified():
-            return redirect(url_for("factor.reauth", next=request.path))
+            next_url = request.full_path if request.query_string else request.path
+            return redirect(url_for("factor.reauth", next=next_url))
         return view(*args, **kwargs)
     return guarded
 
@@ -193,7 +203,11 @@ def reauth():
     login = current_login()
     if login is None:
         return redirect(url_for("authn.login"))
-    kinds = second_factor_kinds(login.user_id) + ["password"]
+    kinds = second_factor_kinds(login.user_id)
+    if login.user.password_hash:
+        kinds.append("password")
+    if not kinds:
+        return redirect(url_for("authn.login"))
     flow = begin_factor_flow(REAUTH, kinds, user=login.user,
                              next_url=_safe_next(request.args.get("next")))
     return redirect(url_for("factor.verify", fid=flow.id))

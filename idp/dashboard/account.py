@@ -7,7 +7,7 @@ from flask import (Blueprint, current_app, flash, make_response, redirect, rende
 from flask_babel import lazy_gettext as _l
 
 from ..accounts import changes
-from ..accounts.service import AccountError, normalise_email, normalise_phone
+from ..accounts.service import AccountError, find_by_email, normalise_email, normalise_phone
 from ..authn.factors import require_recent_auth
 from ..authn.views import current_login, log_out_current
 from ..flows import codes
@@ -23,6 +23,7 @@ bp = Blueprint("account", __name__)
 KIND = "change"
 # What each confirmation flow changes: the channel its code goes by, and where.
 CHANNELS = {"email": "email", "phone": "sms", "delete": "email"}
+TAKEN = _l("Another account uses this address. Nothing was changed.")
 
 
 @bp.route("/account/password", methods=["GET", "POST"])
@@ -67,6 +68,8 @@ def email():
         else:
             if value == current_login().user.email:
                 form.email.errors = [_l("This is your address already.")]
+            elif find_by_email(value) is not None:
+                form.email.errors = [TAKEN]
             else:
                 return _begin("email", value)
     return render_template("account_contact.html", form=form, kind="email"), \
@@ -150,7 +153,7 @@ def _apply(field, value, login):
                 "The mobile number of your account was changed to %(number)s.",
                 number=mask_phone(value)))
     except AccountError:
-        flash(_l("Another account uses this address. Nothing was changed."), "warning")
+        flash(TAKEN, "warning")
         return redirect(url_for("dashboard.home"))
     flash(_l("Saved and confirmed."), "success")
     return redirect(url_for("dashboard.home"))

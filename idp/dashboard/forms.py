@@ -3,12 +3,14 @@ from flask_wtf import FlaskForm
 from wtforms import EmailField, SelectField, StringField, SubmitField, TelField
 from wtforms.validators import DataRequired, Length
 
+from ..authn.methods import PRINTABLE
+
 from ..flows.forms import DEFAULT_REGION, NewPasswordForm, region_choices
 
 
 class RenameForm(FlaskForm):
     name = StringField(_l("Name"), validators=[DataRequired(_l("Enter a name.")),
-                                                Length(max=64)])
+                                                Length(max=64), PRINTABLE])
     submit = SubmitField(_l("Rename"))
 
 

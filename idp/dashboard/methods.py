@@ -13,7 +13,7 @@ from ..accounts.service import AccountError, record_login_failure
 from ..authn.factors import require_recent_auth
 from ..authn.methods import METHODS, methods_of
 from ..authn.methods.models import LoginMethod
-from ..authn.views import continue_to_rp, current_login
+from ..authn.views import continue_to_rp, current_login, log_out_current
 from ..extensions import db
 from ..flows.common import flow_expired
 from ..flows.forms import CsrfForm
@@ -115,6 +115,7 @@ def enrol(fid):
         if outcome.failed and record_login_failure(user.email, user, ip=request.remote_addr,
                                                    reason="enrol_" + method.kind):
             end_flow(flow)
+            log_out_current("locked")
             return redirect(url_for("authn.login"))
     elif request.method == "POST":
         status = 400
@@ -124,8 +125,11 @@ def enrol(fid):
                            method=method, notice=notice, **context), status
 
 
+MAX_ID = 2**31 - 1  # the column's range; anything above is simply not found
+
+
 def _own_method(login, mid):
-    row = db.session.get(LoginMethod, mid)
+    row = db.session.get(LoginMethod, mid) if 0 < mid <= MAX_ID else None
     if row is None or row.user_id != login.user_id:
         abort(404)
     return row
@@ -157,7 +161,7 @@ def remove(target):
             abort(404)
         row, name = "password", _l("Password")
     else:
-        if not target.isdigit():
+        if not (target.isascii() and target.isdigit() and len(target) <= 10):
             abort(404)
         row = _own_method(login, int(target))
         name = row.name

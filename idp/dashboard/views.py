@@ -67,9 +67,11 @@ def sessions():
 def end_session(public_id):
     login = _login()
     if CsrfForm().validate_on_submit():
-        target = db.session.execute(
-            db.select(LoginSession).filter_by(public_id=public_id, user_id=login.user_id)
-        ).scalar_one_or_none()
+        target = None
+        if len(public_id) <= 32 and public_id.isprintable():
+            target = db.session.execute(
+                db.select(LoginSession).filter_by(public_id=public_id, user_id=login.user_id)
+            ).scalar_one_or_none()
         if target is None or target.ended_at is not None:
             abort(404)
         from ..authn.sessions import end_session as end

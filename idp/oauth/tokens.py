@@ -155,11 +155,13 @@ def revoke_session_tokens(sid):
     store().delete("sid:" + sid)
 
 
-def revoke_user_tokens(user_id):
-    """Revoke every refresh-token family of an account, and their access tokens."""
-    families = set(db.session.execute(
-        db.select(RefreshToken.family).where(RefreshToken.user_id == user_id,
-                                             RefreshToken.revoked_at.is_(None))
-    ).scalars())
+def revoke_user_tokens(user_id, except_sid=None):
+    """Revoke every refresh-token family of an account, and their access tokens
+    (except those issued in the login session ``except_sid``)."""
+    query = db.select(RefreshToken.family).where(RefreshToken.user_id == user_id,
+                                                 RefreshToken.revoked_at.is_(None))
+    if except_sid:
+        query = query.where(db.or_(RefreshToken.sid.is_(None), RefreshToken.sid != except_sid))
+    families = set(db.session.execute(query).scalars())
     for family in families:
         revoke_family(family)

@@ -30,6 +30,8 @@ class LoginMethod(db.Model):
     # synced passkey (backed up) counts as a software key.
     user_verified: Mapped[bool] = mapped_column(default=False, server_default=false())
     backed_up: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # Passkey: a discoverable credential (credProps.rk), usable without a password.
+    discoverable: Mapped[bool] = mapped_column(default=False, server_default=false())
 
     def __repr__(self):
         return f"<LoginMethod {self.id} {self.kind} user={self.user_id}>"

@@ -26,7 +26,7 @@ from ... import audit
 from ...accounts.models import User
 from ...extensions import db
 from ...trust.levels import HIGH, SUBSTANTIAL
-from . import POSSESSION, VERIFIED, Method, Outcome, Proof, methods_of
+from . import PRINTABLE, POSSESSION, VERIFIED, Method, Outcome, Proof, methods_of
 from .models import LoginMethod
 
 HARDWARE_KEY_AMR, SOFTWARE_KEY_AMR, PRESENCE_AMR = "hwk", "swk", "user"
@@ -44,7 +44,7 @@ class PasskeyForm(FlaskForm):
 
 
 class PasskeyEnrolForm(PasskeyForm):
-    name = StringField(_l("Name of this key"), default="", validators=[Length(max=64)])
+    name = StringField(_l("Name of this key"), default="", validators=[Length(max=64), PRINTABLE])
     submit = SubmitField(_l("Add the key"))
 
 
@@ -71,6 +71,8 @@ def _parse(raw):
     """The credential JSON and its raw id, or None when it is not one."""
     try:
         data = json.loads(raw)
+        if not isinstance(data, dict) or not isinstance(data.get("response"), dict):
+            return None, None
         return data, base64url_to_bytes(data["rawId"])
     except (ValueError, TypeError, KeyError):
         return None, None
@@ -88,7 +90,7 @@ def proof_of(user_verified, backed_up):
 class PasskeyMethod(Method):
     kind = "passkey"
     amr = (HARDWARE_KEY_AMR, PRESENCE_AMR)
-    strength = HIGH
+    strength = HIGH  # with user verification; without, proof_of gives substantial
     form_class = PasskeyForm
     enrol_form_class = PasskeyEnrolForm
     label = _l("Passkey or security key")
@@ -106,7 +108,7 @@ class PasskeyMethod(Method):
             user_verification=(UserVerificationRequirement.PREFERRED if user
                                else UserVerificationRequirement.REQUIRED))
         flow.data["challenge"] = bytes_to_base64url(options.challenge)
-        return {"webauthn_options": options_to_json(options), "ceremony": "get"}
+        return {"webauthn_options": json.loads(options_to_json(options)), "ceremony": "get"}
 
     def verify(self, flow, user, form):
         challenge = flow.data.pop("challenge", None)  # single use, whatever happens
@@ -119,9 +121,10 @@ class PasskeyMethod(Method):
         row = db.session.execute(query).scalar_one_or_none()
         if row is None:
             return Outcome(error=UNKNOWN if user is None else FAILED)
-        handle = data.get("response", {}).get("userHandle")
+        handle = data["response"].get("userHandle")
         owner = db.session.get(User, row.user_id)
-        if handle and handle != bytes_to_base64url(owner.sub.encode()):
+        # Required when the key itself named the account (WebAuthn L3 7.2 step 6).
+        if (handle or user is None) and handle != bytes_to_base64url(owner.sub.encode()):
             return Outcome(error=FAILED, failed=True, user_id=row.user_id)
         rp_id, origin = _rp()
         try:
@@ -154,7 +157,10 @@ class PasskeyMethod(Method):
                 user_verification=UserVerificationRequirement.PREFERRED),
             exclude_credentials=_descriptors(methods_of(user.id, self.kind)))
         flow.data["challenge"] = bytes_to_base64url(options.challenge)
-        return {"webauthn_options": options_to_json(options), "ceremony": "create"}
+        public_key = json.loads(options_to_json(options))
+        # credProps tells whether the key stored a discoverable credential.
+        public_key["extensions"] = {"credProps": True}
+        return {"webauthn_options": public_key, "ceremony": "create"}
 
     def finish_enrolment(self, flow, user, form):
         challenge = flow.data.pop("challenge", None)
@@ -168,14 +174,17 @@ class PasskeyMethod(Method):
                 expected_rp_id=rp_id, expected_origin=origin)
         except (InvalidRegistrationResponse, WebAuthnException, ValueError):
             return Outcome(error=FAILED)
-        transports = data.get("response", {}).get("transports") or []
+        transports = data["response"].get("transports") or []
+        extensions = data.get("clientExtensionResults")
+        cred_props = extensions.get("credProps") if isinstance(extensions, dict) else None
+        discoverable = isinstance(cred_props, dict) and cred_props.get("rk") is True
         name = (form.name.data or "").strip() or str(_l("My key"))
         row = LoginMethod(user_id=user.id, kind=self.kind, name=name,
                           credential_id=verified.credential_id,
                           secret=verified.credential_public_key, counter=verified.sign_count,
                           transports=[t for t in transports if isinstance(t, str)][:8],
                           user_verified=verified.user_verified,
-                          backed_up=verified.credential_backed_up)
+                          backed_up=verified.credential_backed_up, discoverable=discoverable)
         return Outcome(proof_of(verified.user_verified, verified.credential_backed_up),
                        method=row, user_id=user.id)
 

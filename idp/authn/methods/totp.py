@@ -18,7 +18,7 @@ from wtforms.validators import DataRequired, Length, Regexp
 
 from ...extensions import db
 from ...trust.levels import SUBSTANTIAL
-from . import POSSESSION, Method, Outcome, Proof, methods_of
+from . import PRINTABLE, POSSESSION, Method, Outcome, Proof, methods_of
 from .models import LoginMethod
 
 OTP_AMR = "otp"
@@ -37,7 +37,7 @@ def matching_step(secret, code, at, last_step=-1):
     ``last_step``, or None. Pure: tests pass the time."""
     totp = pyotp.TOTP(secret)
     current = totp.timecode(at)
-    code = (code or "").strip().replace(" ", "")
+    code = "".join((code or "").split())
     for step in range(current - DRIFT, current + DRIFT + 1):
         if step > last_step and pyotp.utils.strings_equal(totp.generate_otp(step), code):
             return step
@@ -65,12 +65,12 @@ def unseal(sealed):
 class TotpForm(FlaskForm):
     code = StringField(_l("Code from the authenticator app"), validators=[
         DataRequired(_l("Enter the code.")),
-        Regexp(r"^\s*\d{3}\s?\d{3}\s*$", message=_l("The code has 6 digits."))])
+        Regexp(r"^ *[0-9]{3} ?[0-9]{3} *$", message=_l("The code has 6 digits."))])
     submit = SubmitField(_l("Confirm"))
 
 
 class TotpEnrolForm(TotpForm):
-    name = StringField(_l("Name of this app"), default="", validators=[Length(max=64)])
+    name = StringField(_l("Name of this app"), default="", validators=[Length(max=64), PRINTABLE])
 
 
 class TotpMethod(Method):

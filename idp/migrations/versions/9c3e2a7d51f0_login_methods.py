@@ -30,6 +30,7 @@ def upgrade():
         sa.Column('transports', sa.JSON(), nullable=True),
         sa.Column('user_verified', sa.Boolean(), server_default=sa.false(), nullable=False),
         sa.Column('backed_up', sa.Boolean(), server_default=sa.false(), nullable=False),
+        sa.Column('discoverable', sa.Boolean(), server_default=sa.false(), nullable=False),
         sa.ForeignKeyConstraint(['user_id'], ['users.id'], ondelete='CASCADE'),
         sa.PrimaryKeyConstraint('id'),
         sa.UniqueConstraint('credential_id'),
