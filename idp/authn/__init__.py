@@ -1,4 +1,5 @@
-"""Authentication: login sessions, the login page and (later) login methods."""
+"""Authentication: login sessions, the login page, login methods (`methods/`),
+the second step of a login and re-authentication (`factors.py`)."""
 
 PASSWORD_AMR = "pwd"
 SMS_AMR = "sms"
