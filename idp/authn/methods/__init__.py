@@ -6,7 +6,7 @@ WebAuthn challenge), how to verify what the person sent, and how to enrol.
 A verified factor is a ``Proof``; ``combine`` turns the proofs of one login
 into its RFC 8176 ``amr`` list and its authentication strength."""
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from flask_babel import lazy_gettext as _l
 from wtforms.validators import Regexp
@@ -113,22 +113,21 @@ def mark_used(method):
     method.last_used_at = utcnow()
 
 
-@dataclass
-class Registry:
-    by_kind: dict = field(default_factory=dict)
+def advance_counter(method, value):
+    """Move the stored counter (a TOTP step, a sign count) up to ``value``;
+    False when it is already there or past it. One conditional UPDATE, so of
+    two parallel requests with the same code or assertion only one wins."""
+    updated = db.session.execute(
+        db.update(LoginMethod).where(LoginMethod.id == method.id, LoginMethod.counter < value)
+        .values(counter=value).execution_options(synchronize_session=False))
+    db.session.commit()
+    if updated.rowcount == 1:
+        method.counter = value
+        return True
+    return False
 
-    def add(self, method):
-        self.by_kind[method.kind] = method
-        return method
 
-    def __getitem__(self, kind):
-        return self.by_kind[kind]
-
-    def __contains__(self, kind):
-        return kind in self.by_kind
-
-
-METHODS = Registry()
+METHODS = {}  # kind -> the Method that handles it
 # Second factors in the order the chooser lists them when none was used yet.
 SECOND_FACTORS = ("passkey", "totp", "sms")
 
@@ -152,7 +151,7 @@ def _register():
     from .totp import TotpMethod
 
     for method in (PasswordMethod(), SmsMethod(), TotpMethod(), PasskeyMethod()):
-        METHODS.add(method)
+        METHODS[method.kind] = method
 
 
 _register()

@@ -26,7 +26,8 @@ from ... import audit
 from ...accounts.models import User
 from ...extensions import db
 from ...trust.levels import HIGH, SUBSTANTIAL
-from . import PRINTABLE, POSSESSION, VERIFIED, Method, Outcome, Proof, methods_of
+from . import (PRINTABLE, POSSESSION, VERIFIED, Method, Outcome, Proof, advance_counter,
+               methods_of)
 from .models import LoginMethod
 
 HARDWARE_KEY_AMR, SOFTWARE_KEY_AMR, PRESENCE_AMR = "hwk", "swk", "user"
@@ -139,7 +140,9 @@ class PasskeyMethod(Method):
                 audit.record("passkey_counter_regressed", user_id=row.user_id,
                              ip=request.remote_addr, method_id=row.id)
             return Outcome(error=FAILED, failed=True, user_id=row.user_id)
-        if not _advance_counter(row, verified.new_sign_count):
+        # Authenticators that keep no counter always send 0.
+        counted = verified.new_sign_count == 0 == row.counter
+        if not counted and not advance_counter(row, verified.new_sign_count):
             return Outcome(error=FAILED, failed=True, user_id=row.user_id)
         return Outcome(proof_of(verified.user_verified, verified.credential_backed_up),
                        method=row, user_id=row.user_id)
@@ -188,18 +191,4 @@ class PasskeyMethod(Method):
         return Outcome(proof_of(verified.user_verified, verified.credential_backed_up),
                        method=row, user_id=user.id)
 
-
-def _advance_counter(row, new_count):
-    """Store the new sign count unless a parallel assertion moved it first.
-    Authenticators that keep no counter always send 0."""
-    if new_count == 0 and row.counter == 0:
-        return True
-    updated = db.session.execute(
-        db.update(LoginMethod).where(LoginMethod.id == row.id, LoginMethod.counter < new_count)
-        .values(counter=new_count).execution_options(synchronize_session=False))
-    db.session.commit()
-    if updated.rowcount == 1:
-        row.counter = new_count
-        return True
-    return False
 

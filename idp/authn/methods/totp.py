@@ -16,9 +16,8 @@ from flask_wtf import FlaskForm
 from wtforms import StringField, SubmitField
 from wtforms.validators import DataRequired, Length, Regexp
 
-from ...extensions import db
 from ...trust.levels import SUBSTANTIAL
-from . import PRINTABLE, POSSESSION, Method, Outcome, Proof, methods_of
+from . import PRINTABLE, POSSESSION, Method, Outcome, Proof, advance_counter, methods_of
 from .models import LoginMethod
 
 OTP_AMR = "otp"
@@ -94,7 +93,7 @@ class TotpMethod(Method):
             step = matching_step(secret, form.code.data, at)
             if step is None:
                 continue
-            if step <= row.counter or not _advance(row, step):
+            if not advance_counter(row, step):
                 replayed = True  # right code, but used already (or just now)
                 continue
             return Outcome(self.proof(), method=row,
@@ -122,14 +121,3 @@ class TotpMethod(Method):
                        method=LoginMethod(user_id=user.id, kind=self.kind, name=name,
                                           secret=seal(secret), counter=step))
 
-
-def _advance(row, step):
-    """Record ``step`` as used, unless a parallel request got there first."""
-    updated = db.session.execute(
-        db.update(LoginMethod).where(LoginMethod.id == row.id, LoginMethod.counter < step)
-        .values(counter=step).execution_options(synchronize_session=False))
-    db.session.commit()
-    if updated.rowcount == 1:
-        row.counter = step
-        return True
-    return False
