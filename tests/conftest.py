@@ -168,6 +168,16 @@ def ana(make_user):
     return make_user(email="ana@example.si", given_name="Ana", family_name="Novak")
 
 
+@pytest.fixture
+def ana_person(client, ana):
+    """Ana, logged in with her password at the test client's browser."""
+    from people import Person
+
+    person = Person(client, "ana@example.si")
+    person.follow(person.login())
+    return person
+
+
 # -- helpers used by the protocol tests --------------------------------------------
 
 def csrf_token(html):

@@ -21,9 +21,9 @@ from ..extensions import db
 from ..flows.common import flow_expired
 from ..flows.forms import CsrfForm
 from ..flows.state import begin_flow, end_flow, load_flow, save_flow
-from .methods import METHODS, Proof, combine, mark_used, second_factor_kinds
+from .methods import METHODS, Proof, answer_field, combine, mark_used, second_factor_kinds
 from .methods.password import LOCKED, PasswordMethod
-from .views import continue_to_rp, current_login, establish_login
+from .views import continue_to_rp, current_login, establish_login, require_login
 
 bp = Blueprint("factor", __name__)
 
@@ -93,7 +93,7 @@ def verify(fid):
         save_flow(flow)  # a challenge or code is spent, right or wrong
         if outcome.ok:
             return _finish(flow, outcome, kind)
-        _field(form).errors = [outcome.error]
+        answer_field(form).errors = [outcome.error]
         status = 400
         owner = user or (db.session.get(User, outcome.user_id) if outcome.user_id else None)
         if outcome.failed and owner is not None:
@@ -110,14 +110,6 @@ def verify(fid):
         title=TITLES[flow.data["purpose"]], purpose=flow.data["purpose"],
         others=[METHODS[k] for k in kinds if k != kind], user=user,
         cancel=_cancel_url(flow), **context), status
-
-
-def _field(form):
-    """The field an error message belongs beside."""
-    for name in ("code", "password", "credential"):
-        if name in form:
-            return form[name]
-    raise LookupError("a factor form without an input")
 
 
 def _locked_page(flow):
@@ -188,9 +180,7 @@ def require_recent_auth(view):
     that was too late comes back as the page's GET)."""
     @wraps(view)
     def guarded(*args, **kwargs):
-        login = current_login()
-        if login is None:
-            return redirect(url_for("authn.login"))
+        require_login()
         if not recently_verified():
             next_url = request.full_path if request.query_string else request.path
             return redirect(url_for("factor.reauth", next=next_url))
@@ -200,9 +190,7 @@ def require_recent_auth(view):
 
 @bp.get("/reauth")
 def reauth():
-    login = current_login()
-    if login is None:
-        return redirect(url_for("authn.login"))
+    login = require_login()
     kinds = second_factor_kinds(login.user_id)
     if login.user.password_hash:
         kinds.append("password")

@@ -2,7 +2,7 @@
 
 import time
 
-from flask import (Blueprint, g, redirect, render_template, request, session,
+from flask import (Blueprint, abort, g, redirect, render_template, request, session,
                    url_for)
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
@@ -23,6 +23,15 @@ def current_login():
     if "idp.login" not in request.environ:
         request.environ["idp.login"] = load_session(session.get("sid"))
     return request.environ["idp.login"]
+
+
+def require_login():
+    """The current login; without one, the request ends in a redirect to the
+    login page."""
+    login = current_login()
+    if login is None:
+        abort(redirect(url_for("authn.login")))
+    return login
 
 
 def log_out_current(reason):

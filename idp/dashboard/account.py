@@ -24,6 +24,12 @@ KIND = "change"
 # What each confirmation flow changes: the channel its code goes by, and where.
 CHANNELS = {"email": "email", "phone": "sms", "delete": "email"}
 TAKEN = _l("Another account uses this address. Nothing was changed.")
+CONTACT_MESSAGES = {
+    "email": {"invalid": _l("Enter an e-mail address like name@example.si."),
+              "same": _l("This is your address already."), "taken": TAKEN},
+    "phone": {"invalid": _l("Enter a mobile phone number, such as 041 123 123."),
+              "same": _l("This is your number already.")},
+}
 
 
 @bp.route("/account/password", methods=["GET", "POST"])
@@ -59,36 +65,41 @@ def puk():
 @bp.route("/account/email", methods=["GET", "POST"])
 @require_recent_auth
 def email():
-    form = EmailChangeForm()
-    if form.validate_on_submit():
-        try:
-            value = normalise_email(form.email.data)
-        except AccountError:
-            form.email.errors = [_l("Enter an e-mail address like name@example.si.")]
-        else:
-            if value == current_login().user.email:
-                form.email.errors = [_l("This is your address already.")]
-            elif find_by_email(value) is not None:
-                form.email.errors = [TAKEN]
-            else:
-                return _begin("email", value)
-    return render_template("account_contact.html", form=form, kind="email"), \
-        400 if form.errors else 200
+    return _change_contact("email", EmailChangeForm(),
+                           lambda form: normalise_email(form.email.data))
 
 
 @bp.route("/account/phone", methods=["GET", "POST"])
 @require_recent_auth
 def phone():
-    form = PhoneChangeForm()
+    return _change_contact("phone", PhoneChangeForm(), lambda form: normalise_phone(
+        form.phone.data, region=form.phone_region.data, mobile=True))
+
+
+def _change_contact(kind, form, read):
+    """The first page of an e-mail or mobile change: read the new value, then
+    send it a code (``_begin``)."""
     if form.validate_on_submit():
         try:
-            value = normalise_phone(form.phone.data, region=form.phone_region.data, mobile=True)
+            value = read(form)
         except AccountError:
-            form.phone.errors = [_l("Enter a mobile phone number, such as 041 123 123.")]
+            form[kind].errors = [CONTACT_MESSAGES[kind]["invalid"]]
         else:
-            return _begin("phone", value)
-    return render_template("account_contact.html", form=form, kind="phone"), \
+            problem = contact_problem(kind, value, current_login().user)
+            if problem is None:
+                return _begin(kind, value)
+            form[kind].errors = [CONTACT_MESSAGES[kind][problem]]
+    return render_template("account_contact.html", form=form, kind=kind), \
         400 if form.errors else 200
+
+
+def contact_problem(kind, value, user):
+    """Why ``value`` cannot become the account's e-mail or mobile, or None."""
+    if value == getattr(user, kind):
+        return "same"
+    if kind == "email" and find_by_email(value) is not None:
+        return "taken"
+    return None
 
 
 @bp.route("/account/delete", methods=["GET", "POST"])

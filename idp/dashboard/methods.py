@@ -11,9 +11,9 @@ from flask_wtf import FlaskForm
 from ..accounts import changes
 from ..accounts.service import AccountError, record_login_failure
 from ..authn.factors import require_recent_auth
-from ..authn.methods import METHODS, methods_of
+from ..authn.methods import METHODS, answer_field, methods_of
 from ..authn.methods.models import LoginMethod
-from ..authn.views import continue_to_rp, current_login, log_out_current
+from ..authn.views import continue_to_rp, current_login, log_out_current, require_login
 from ..extensions import db
 from ..flows.common import flow_expired
 from ..flows.forms import CsrfForm
@@ -33,20 +33,11 @@ LAST_WAY = _l("This is your last way to log in, so it cannot be removed. Add a p
               "or keep the password.")
 
 
-def _login_or_redirect():
-    login = current_login()
-    if login is None:
-        return None, redirect(url_for("authn.login"))
-    return login, None
-
-
 @bp.route("/methods", methods=["GET", "POST"])
 def index():
     from ..oauth.authorize import load_interaction
 
-    login, response = _login_or_redirect()
-    if response is not None:
-        return response
+    login = require_login()
     iid = request.args.get("interaction") or None
     interaction = load_interaction(iid)
     if request.method == "POST" and FlaskForm().validate_on_submit():
@@ -108,10 +99,7 @@ def enrol(fid):
                 flash(_l("Added: %(name)s.", name=outcome.method.name), "success")
                 return redirect(url_for("methods.index", interaction=flow.iid))
         status = 400
-        for name in ("code", "credential"):
-            if name in form:
-                form[name].errors = [outcome.error]
-                break
+        answer_field(form).errors = [outcome.error]
         if outcome.failed and record_login_failure(user.email, user, ip=request.remote_addr,
                                                    reason="enrol_" + method.kind):
             end_flow(flow)
@@ -137,9 +125,7 @@ def _own_method(login, mid):
 
 @bp.post("/methods/<int:mid>/rename")
 def rename(mid):
-    login, response = _login_or_redirect()
-    if response is not None:
-        return response
+    login = require_login()
     row = _own_method(login, mid)
     form = RenameForm()
     if form.validate_on_submit():

@@ -8,7 +8,7 @@ from ..accounts import changes
 from ..audit import AuditEvent
 from ..authn.methods import methods_of
 from ..authn.sessions import LoginSession
-from ..authn.views import current_login
+from ..authn.views import require_login
 from ..extensions import db
 from ..flows.forms import CsrfForm
 
@@ -42,30 +42,23 @@ HISTORY_EVENTS = {
 }
 
 
-def _login():
-    login = current_login()
-    if login is None:
-        abort(redirect(url_for("authn.login")))
-    return login
-
-
 @bp.get("/")
 def home():
-    login = _login()
+    login = require_login()
     user = login.user
     return render_template("home.html", login=login, user=user, methods=methods_of(user.id))
 
 
 @bp.get("/account/sessions")
 def sessions():
-    login = _login()
+    login = require_login()
     live = [s for s in changes.live_sessions(login.user_id) if not s.expired()]
     return render_template("sessions.html", sessions=live, current=login)
 
 
 @bp.post("/account/sessions/<public_id>/end")
 def end_session(public_id):
-    login = _login()
+    login = require_login()
     if CsrfForm().validate_on_submit():
         target = None
         if len(public_id) <= 32 and public_id.isprintable():
@@ -85,7 +78,7 @@ def end_session(public_id):
 
 @bp.post("/account/sessions/end-others")
 def end_other_sessions():
-    login = _login()
+    login = require_login()
     if CsrfForm().validate_on_submit():
         ended = changes.end_other_sessions(login.user, login, ip=request.remote_addr)
         flash(_l("Sessions ended: %(count)s.", count=ended), "success")
@@ -94,13 +87,13 @@ def end_other_sessions():
 
 @bp.get("/account/services")
 def services():
-    login = _login()
+    login = require_login()
     return render_template("services.html", services=changes.connected_services(login.user_id))
 
 
 @bp.post("/account/services/<client_id>/disconnect")
 def disconnect(client_id):
-    login = _login()
+    login = require_login()
     if CsrfForm().validate_on_submit():
         if client_id not in {c.client_id for c in changes.connected_services(login.user_id)}:
             abort(404)
@@ -111,7 +104,7 @@ def disconnect(client_id):
 
 @bp.get("/account/history")
 def history():
-    login = _login()
+    login = require_login()
     events = db.session.execute(
         db.select(AuditEvent).where(AuditEvent.user_id == login.user_id,
                                     AuditEvent.event.in_(HISTORY_EVENTS))

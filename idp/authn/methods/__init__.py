@@ -85,6 +85,14 @@ class Method:
         raise NotImplementedError
 
 
+def answer_field(form):
+    """The field of a method's form that a verdict's message belongs beside."""
+    for name in ("code", "password", "credential"):
+        if name in form:
+            return form[name]
+    raise LookupError("a method form without an answer field")
+
+
 def combine(proofs):
     """The ``amr`` list and the strength of a login made of these proofs.
 
