@@ -11,7 +11,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 TYPED_SECRET_ENDPOINTS = ("authn.login", "register.details", "register.email", "register.phone",
                           "register.resend", "recover.start", "recover.sms", "recover.resend",
                           "recover.password", "factor.verify", "methods.enrol",
-                          "account.confirm", "account.resend", "account.password")
+                          "account.confirm", "account.resend", "account.password",
+                          "trust.id_key", "trust.card", "trust.certificate")
 
 
 def create_app(test_config=None):
@@ -100,6 +101,8 @@ def _init_blueprints(app):
     from .flows import recovery, registration
     from .oauth import server as oauth_server
     from .oauth import views as oauth_views
+    from .trust import officer
+    from .trust import views as trust_views
 
     oauth_server.init_app(app)
     app.register_blueprint(authn_views.bp)
@@ -110,6 +113,8 @@ def _init_blueprints(app):
     app.register_blueprint(oauth_views.bp)
     app.register_blueprint(registration.bp)
     app.register_blueprint(recovery.bp)
+    app.register_blueprint(trust_views.bp)
+    app.register_blueprint(officer.bp)
     _init_rate_limits(app)
 
 

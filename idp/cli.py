@@ -201,12 +201,69 @@ def users_create(email, phone, password, given_name, family_name, trust_level, i
           f"Account {user.email} (sub {user.sub}, trust level {user.trust_level})")
 
 
+officers = AppGroup("officers", help="Branch officers (the operator console at /officer).")
+
+
+@officers.command("create")
+@click.option("--email", required=True)
+@click.option("--phone", required=True, help="Mobile number; Slovenian format or E.164.")
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+@click.option("--given-name", required=True)
+@click.option("--family-name", required=True)
+@click.option("--json", "as_json", is_flag=True)
+def officers_create(email, phone, password, given_name, family_name, as_json):
+    """Create an officer account with an authenticator app as its second factor.
+    The app's secret is shown once: add it to the officer's app now."""
+    from .trust.officers import create_officer
+
+    try:
+        user, uri = create_officer(email, password, phone, given_name, family_name,
+                                   actor=OPERATOR)
+    except accounts.AccountError as exc:
+        _fail(str(exc))
+    _emit(as_json, {"sub": user.sub, "email": user.email, "totp_uri": uri},
+          f"Officer {user.email} (sub {user.sub})\n"
+          f"  authenticator app: {uri}\n  (shown once: add it to the app now)")
+
+
+@officers.command("grant")
+@click.argument("email")
+def officers_grant(email):
+    """Make an existing account an officer (it must log in with a second factor)."""
+    from .trust.officers import set_officer
+
+    if not set_officer(accounts.find_by_email(email), True, actor=OPERATOR):
+        _fail(f"no account {email!r}")
+    click.echo(f"{email} is an officer")
+
+
+@officers.command("revoke")
+@click.argument("email")
+def officers_revoke(email):
+    """Take the officer role away (its sessions end)."""
+    from .trust.officers import set_officer
+
+    if not set_officer(accounts.find_by_email(email), False, actor=OPERATOR):
+        _fail(f"no account {email!r}")
+    click.echo(f"{email} is no longer an officer")
+
+
+@officers.command("list")
+def officers_list():
+    """List the officers."""
+    from .trust.officers import list_officers
+
+    click.echo("\n".join(f"{u.email:40} {u.name or ''}" for u in list_officers())
+               or "No officers.")
+
+
 def init_app(app):
     app.cli.add_command(init_command)
     app.cli.add_command(serve_command)
     app.cli.add_command(clients)
     app.cli.add_command(keys)
     app.cli.add_command(users)
+    app.cli.add_command(officers)
 
 
 def _create_app():

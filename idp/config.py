@@ -54,6 +54,17 @@ DEFAULTS = {
     # Removing a login method, changing the password and the like need a factor
     # proved within this many seconds (else the person re-enters one).
     "REAUTH_MAX_AGE": 300,
+    # Raising the trust level. An ID key from a branch is valid this long (seconds).
+    "ID_KEY_TTL": 72 * 3600,
+    # Qualified certificates: a folder of trusted CA certificates and their CRLs,
+    # and the header in which the TLS proxy forwards the client certificate
+    # (unset: not read, since only a proxy that always sets it may be trusted).
+    "TRUSTED_CA_DIR": None,
+    "CLIENT_CERT_HEADER": None,
+    # Bank card checks: unset URL means the built-in sandbox gateway.
+    "CARD_GATEWAY_URL": None,
+    "CARD_GATEWAY_TOKEN": None,
+    "CARD_GATEWAY_TIMEOUT": 10,
     "RATELIMIT_ENABLED": True,
     # How long a process may use a client's or account's row before reading it again.
     "CACHE_SECONDS": 5,

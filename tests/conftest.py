@@ -238,6 +238,24 @@ class Flow:
             response = self.http.get(location)
         raise AssertionError("too many redirects")
 
+    def follow_to_page(self, response):
+        """Follow our own redirects to the page where the person is needed;
+        returns its path and HTML."""
+        for _ in range(5):
+            if response.status_code != 302:
+                return None, response
+            location = response.headers["Location"]
+            assert location.startswith("/"), location
+            response = self.http.get(location)
+            if response.status_code == 200:
+                return location, response.get_data(as_text=True)
+        raise AssertionError("too many redirects")
+
+    def give_up(self, html):
+        """Press "cancel and return to the service" on a step-up or raise page."""
+        action = re.search(r'action="(/authorize/give-up/[^"]+)"', html).group(1)
+        return self.follow_to_rp(self.http.post(action, data={"csrf_token": csrf_token(html)}))
+
     def code(self, email, **extra):
         params, _ = self.follow_to_rp(self.login(self.start(**extra), email))
         assert "code" in params, params

@@ -127,10 +127,12 @@ def test_acr_values_low_is_satisfied_by_a_password(client, flow, rp, ana):
 
 
 def test_acr_values_high_is_not_met_by_a_password_login(client, flow, rp, ana):
-    # High is reachable (a passkey), so the person may log in; a password
-    # login of a low account then falls short, and the RP is told so.
+    # A low account is shown the ways to raise its level; giving up tells the
+    # RP, which never gets a code.
     f = flow(rp)
-    reply, _ = f.follow_to_rp(f.login(f.start(acr_values=HIGH), "ana@example.si"))
+    path, html = f.follow_to_page(f.login(f.start(acr_values=HIGH), "ana@example.si"))
+    assert path.startswith("/trust?interaction=")
+    reply, _ = f.give_up(html)
     assert reply["error"] == "unmet_authentication_requirements"
     assert "code" not in reply
 
@@ -138,7 +140,9 @@ def test_acr_values_high_is_not_met_by_a_password_login(client, flow, rp, ana):
 def test_client_minimum_level_cannot_be_lowered_in_the_url(client, flow, make_client, ana):
     strict, _ = make_client(min_acr="high")
     f = flow(strict)
-    reply, _ = f.follow_to_rp(f.login(f.start(acr_values=LOW), "ana@example.si"))
+    path, html = f.follow_to_page(f.login(f.start(acr_values=LOW), "ana@example.si"))
+    assert path.startswith("/trust?interaction=")
+    reply, _ = f.give_up(html)
     assert reply["error"] == "unmet_authentication_requirements"
 
 

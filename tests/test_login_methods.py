@@ -199,12 +199,14 @@ def test_passkey_enrolment_and_second_factor(client, flow, rp, ana_person):
 def test_passkey_alone_logs_in_at_high_strength(client, flow, make_client, make_user):
     from idp.accounts.models import User
 
-    make_user(email="vid@example.si", trust_level="high")
+    vid = make_user(email="vid@example.si")
     person = Person(client, "vid@example.si")
     person.follow(person.login())
     key = SoftAuthenticator(uv=True)
     person.add_passkey(key)
     client.post("/logout", data={"csrf_token": person.token("/")})
+    db.session.get(User, vid.id).trust_level = "high"
+    db.session.commit()
     strict, secret = make_client(min_acr="http://eidas.europa.eu/LoA/high")
     f = flow(strict)
     start = f.start()

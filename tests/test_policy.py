@@ -4,7 +4,8 @@ import json
 
 import pytest
 from authlib.oauth2.rfc6749.errors import AccessDeniedError, InvalidRequestError
-from authlib.oidc.core.errors import ConsentRequiredError, LoginRequiredError
+from authlib.oidc.core.errors import (ConsentRequiredError, InteractionRequiredError,
+                                      LoginRequiredError)
 
 from idp.oauth.policy import (Login, Situation, UnmetAuthenticationRequirementsError, decide,
                               parse_max_age, requested_level)
@@ -38,8 +39,30 @@ def login(**kw):
      UnmetAuthenticationRequirementsError),
     (Situation(NOW, None, required_level="substantial"), "error", "requirements_unreachable",
      UnmetAuthenticationRequirementsError),
-    (Situation(NOW, login(), required_level="high", reachable_strength="high"), "error",
-     "acr_too_low", UnmetAuthenticationRequirementsError),
+    # Identity too weak: show the ways to raise it; authentication too weak: step up.
+    (Situation(NOW, login(), required_level="high", reachable_strength="high"), "raise",
+     "identity_too_weak", None),
+    (Situation(NOW, login(trust_level="substantial"), required_level="high",
+               reachable_strength="high"), "raise", "identity_too_weak", None),
+    (Situation(NOW, login(trust_level="high"), required_level="high",
+               reachable_strength="high"), "step_up", "authentication_too_weak", None),
+    (Situation(NOW, login(trust_level="high", strength="substantial"), required_level="high",
+               reachable_strength="high"), "step_up", "authentication_too_weak", None),
+    (Situation(NOW, login(trust_level="high"), required_level="substantial",
+               reachable_strength="high"), "step_up", "authentication_too_weak", None),
+    (Situation(NOW, login(trust_level="substantial", strength="high"),
+               required_level="substantial", reachable_strength="high"), "issue", "ok", None),
+    # prompt=none cannot ask anything: interaction_required, never a weaker token.
+    (Situation(NOW, login(), required_level="high", reachable_strength="high",
+               prompts={"none"}), "error", "identity_too_weak", InteractionRequiredError),
+    (Situation(NOW, login(trust_level="high"), required_level="high", reachable_strength="high",
+               prompts={"none"}), "error", "authentication_too_weak", InteractionRequiredError),
+    # The person gave up on the step-up: unmet_authentication_requirements.
+    (Situation(NOW, login(trust_level="high"), required_level="high", reachable_strength="high",
+               gave_up=True), "error", "gave_up", UnmetAuthenticationRequirementsError),
+    # A step-up is checked after max_age: a login too old is redone first.
+    (Situation(NOW, login(trust_level="high"), required_level="high", reachable_strength="high",
+               max_age=30), "login", "max_age", None),
     (Situation(NOW, login(strength="high", trust_level="high"), required_level="high",
                reachable_strength="high"), "issue", "ok", None),
     (Situation(NOW, login(), required_level="low"), "issue", "ok", None),

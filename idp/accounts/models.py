@@ -1,8 +1,8 @@
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 
 from flask import current_app
-from sqlalchemy import String, event
+from sqlalchemy import String, event, false
 from sqlalchemy.orm import Mapped, Session, mapped_column, object_session
 
 from ..extensions import db
@@ -31,6 +31,12 @@ class User(db.Model):
     puk_failures: Mapped[int] = mapped_column(default=0, server_default="0")
     puk_locked_at: Mapped[datetime | None] = mapped_column()
     trust_level: Mapped[str] = mapped_column(String(16), default=LOW)
+    # Set from verified evidence only (certificate, card, branch): one verified
+    # person holds one account at substantial or above.
+    tax_number: Mapped[str | None] = mapped_column(String(16), unique=True)
+    birthdate: Mapped[date | None] = mapped_column()
+    # Branch officers use the operator console (``idp officers``).
+    is_officer: Mapped[bool] = mapped_column(default=False, server_default=false())
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -70,7 +70,7 @@ def find_by_email(email):
 
 
 def create_user(email, password, phone=None, trust_level=LOW, given_name=None,
-                family_name=None, actor=None, ip=None):
+                family_name=None, actor=None, ip=None, commit=True):
     """Create an account with verified e-mail and phone (operator or registration)."""
     email = normalise_email(email)
     problems = passwords.password_problems(password)
@@ -89,7 +89,8 @@ def create_user(email, password, phone=None, trust_level=LOW, given_name=None,
     db.session.add(user)
     db.session.flush()
     audit.record("account_created", user_id=user.id, actor=actor, ip=ip, commit=False)
-    db.session.commit()
+    if commit:
+        db.session.commit()
     return user
 
 

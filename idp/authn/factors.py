@@ -1,7 +1,8 @@
 """Proving a factor: the second step of a login, a passwordless login with a
-passkey ("Prijava s ključem"), and re-authentication before sensitive changes.
+passkey ("Prijava s ključem"), step-up of a login that is too weak for what
+an RP asked, and re-authentication before sensitive changes.
 
-All three are one stored flow (kind "factor") on one page: the person picks a
+All four are one stored flow (kind "factor") on one page: the person picks a
 method (the last used is offered first), the method's strategy prepares and
 verifies, and ``_finish`` does what the flow's purpose says. Failures count
 towards the account's lock-out like wrong passwords."""
@@ -21,23 +22,30 @@ from ..extensions import db
 from ..flows.common import flow_expired
 from ..flows.forms import CsrfForm
 from ..flows.state import begin_flow, end_flow, load_flow, save_flow
-from .methods import METHODS, Proof, answer_field, combine, mark_used, second_factor_kinds
+from ..trust.levels import RANK, SUBSTANTIAL
+from .methods import (METHODS, Proof, answer_field, combine, mark_used, second_factor_kinds,
+                      session_proof, step_up_kinds)
 from .methods.password import LOCKED, PasswordMethod
+from .sessions import step_up_session
 from .views import continue_to_rp, current_login, establish_login, require_login
 
 bp = Blueprint("factor", __name__)
 
 KIND = "factor"
-LOGIN, PASSKEY_LOGIN, REAUTH = "login", "passkey", "reauth"
+LOGIN, PASSKEY_LOGIN, REAUTH, STEP_UP = "login", "passkey", "reauth", "step_up"
+# Purposes that prove a factor for the session that is already logged in.
+SAME_SESSION = (REAUTH, STEP_UP)
 
 TITLES = {LOGIN: _l("Confirm your login"), PASSKEY_LOGIN: _l("Log in with a key"),
-          REAUTH: _l("Confirm it is you")}
+          REAUTH: _l("Confirm it is you"), STEP_UP: _l("A stronger confirmation is needed")}
+TOO_WEAK = _l("This confirmation is not strong enough for the service. Choose another way.")
 
 
-def begin_factor_flow(purpose, kinds, user=None, iid=None, proofs=(), next_url=None):
+def begin_factor_flow(purpose, kinds, user=None, iid=None, proofs=(), next_url=None,
+                      required=None):
     return begin_flow(KIND, "verify", iid=iid, purpose=purpose, kinds=list(kinds),
                       user_id=user.id if user else None,
-                      proofs=[p.as_dict() for p in proofs], next=next_url)
+                      proofs=[p.as_dict() for p in proofs], next=next_url, required=required)
 
 
 def start_second_factor(user, iid):
@@ -71,7 +79,7 @@ def verify(fid):
     if flow.data["user_id"] and (user is None or not user.active):
         end_flow(flow)
         return flow_expired(url_for("authn.login"))
-    if flow.data["purpose"] == REAUTH and not _same_login(user):
+    if flow.data["purpose"] in SAME_SESSION and not _same_login(user):
         end_flow(flow)
         return redirect(url_for("authn.login"))
 
@@ -91,7 +99,9 @@ def verify(fid):
     elif form.validate_on_submit():
         outcome = method.verify(flow, user, form)
         save_flow(flow)  # a challenge or code is spent, right or wrong
-        if outcome.ok:
+        if outcome.ok and _too_weak(flow, outcome):
+            outcome.error = TOO_WEAK
+        elif outcome.ok:
             return _finish(flow, outcome, kind)
         answer_field(form).errors = [outcome.error]
         status = 400
@@ -120,7 +130,18 @@ def _locked_page(flow):
 def _cancel_url(flow):
     if flow.data["purpose"] == REAUTH:
         return url_for("dashboard.home")
+    if flow.data["purpose"] == STEP_UP:
+        return url_for("factor.step_up", interaction=flow.iid, cancel=1)
     return url_for("authn.login", interaction=flow.iid)
+
+
+def _too_weak(flow, outcome):
+    """A step-up whose proof still leaves the login below the level asked for
+    (a key that did not verify the person, say)."""
+    if flow.data["purpose"] != STEP_UP:
+        return False
+    proofs = [Proof.from_dict(p) for p in flow.data["proofs"]] + [outcome.proof]
+    return RANK[combine(proofs)[1]] < RANK[flow.data["required"]]
 
 
 def _same_login(user):
@@ -145,13 +166,40 @@ def _finish(flow, outcome, kind):
     proofs = [Proof.from_dict(p) for p in flow.data["proofs"]] + [outcome.proof]
     amr, strength = combine(proofs)
     clear_login_failures(user.email)
-    started = establish_login(user, amr, strength)
+    if purpose == STEP_UP:
+        started = step_up_session(current_login(), amr, strength, ip=request.remote_addr)
+        session["verified_at"] = int(time.time())
+    else:
+        started = establish_login(user, amr, strength)
     from ..oauth.authorize import attach_login, load_interaction
 
     interaction = load_interaction(flow.iid)
     if interaction is not None:
         attach_login(flow.iid, interaction, started)
     return continue_to_rp(flow.iid, interaction)
+
+
+# -- step-up -------------------------------------------------------------------------
+
+@bp.get("/login/step-up")
+def step_up():
+    """An RP asked for more than this login gives: prove a stronger factor in
+    the same session, or (without one) add a passkey or give up."""
+    from ..oauth.authorize import load_interaction
+
+    login = require_login()
+    iid = request.args.get("interaction") or None
+    interaction = load_interaction(iid)
+    if interaction is None:
+        return render_template("interaction_expired.html"), 400
+    required = interaction.get("required_level") or SUBSTANTIAL
+    kinds = step_up_kinds(login.user_id, required)
+    if kinds and not request.args.get("cancel"):
+        flow = begin_factor_flow(STEP_UP, kinds, user=login.user, iid=iid, required=required,
+                                 proofs=[session_proof(login.amr, login.strength)])
+        return redirect(url_for("factor.verify", fid=flow.id))
+    return render_template("step_up.html", iid=iid, required=required, has_kinds=bool(kinds),
+                           client_name=interaction["client_name"], form=CsrfForm())
 
 
 # -- re-authentication ------------------------------------------------------------

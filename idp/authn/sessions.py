@@ -52,6 +52,17 @@ def start_session(user, amr, strength, ip=None, user_agent=None):
     return login
 
 
+def step_up_session(login, amr, strength, ip=None):
+    """A stronger proof in the same session: it keeps its ``sid`` (and the
+    tokens issued in it) and gets the new ``amr``, strength and ``auth_time``."""
+    previous = login.strength
+    login.amr, login.strength, login.auth_time = list(amr), strength, utcnow()
+    audit.record("stepped_up", user_id=login.user_id, ip=ip, commit=False,
+                 amr=list(amr), previous=previous, strength=strength)
+    db.session.commit()
+    return login
+
+
 def load_session(session_id):
     """The live session with this id, or None if it ended, expired or its user is gone."""
     if not session_id:

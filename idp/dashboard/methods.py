@@ -4,7 +4,9 @@ Adding or removing needs a recent authentication; the last way to log in
 cannot be removed. After registration, this page is also the way back to the
 waiting RP (``?interaction=``)."""
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+import time
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 
@@ -18,6 +20,7 @@ from ..extensions import db
 from ..flows.common import flow_expired
 from ..flows.forms import CsrfForm
 from ..flows.state import begin_flow, end_flow, load_flow, save_flow
+from ..trust.levels import RANK, SUBSTANTIAL
 from .forms import ConfirmForm, RenameForm
 
 bp = Blueprint("methods", __name__)
@@ -57,6 +60,24 @@ def index():
         rename_form=RenameForm())
 
 
+WEAK_LOGIN = _l("Your identity is verified, so a new method needs a login with a second "
+                "factor (or an ID key entered just now). Log in again with your second method.")
+
+
+def enrolment_problem(kind, trust_level, strength, id_key_at, now):
+    """Why this login may not add a ``kind`` method, or None. On a verified
+    account a stolen password alone must not add a factor that lifts logins
+    to the account's level; an SMS code still goes to the verified phone."""
+    if kind == "sms" or RANK[trust_level] < RANK[SUBSTANTIAL]:
+        return None
+    if RANK[strength] >= RANK[SUBSTANTIAL] or now - (id_key_at or 0) <= ID_KEY_GRACE:
+        return None
+    return WEAK_LOGIN
+
+
+ID_KEY_GRACE = 600  # seconds after entering an ID key in which it counts as a strong login
+
+
 @bp.get("/methods/add/<kind>")
 @require_recent_auth
 def add(kind):
@@ -66,6 +87,11 @@ def add(kind):
     if kind == "sms" and not (login.user.phone and login.user.phone_verified):
         flash(_l("Add a confirmed mobile number first."), "warning")
         return redirect(url_for("methods.index"))
+    refusal = enrolment_problem(kind, login.user.trust_level, login.strength,
+                                session.get("id_key_at"), time.time())
+    if refusal:
+        flash(refusal, "warning")
+        return redirect(url_for("methods.index", interaction=request.args.get("interaction")))
     flow = begin_flow(KIND, "enrol", iid=request.args.get("interaction") or None,
                       method=kind, user_id=login.user_id)
     return redirect(url_for("methods.enrol", fid=flow.id))

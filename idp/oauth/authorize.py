@@ -115,12 +115,27 @@ def deny_interaction(iid, interaction):
     save_interaction(iid, interaction)
 
 
+def give_up_interaction(iid, interaction):
+    """The person cannot (or will not) reach the level asked for: resuming
+    answers the RP ``unmet_authentication_requirements``."""
+    interaction["gave_up"] = True
+    save_interaction(iid, interaction)
+
+
 def end_interaction(iid):
     if iid:
         store().delete("ia:" + iid)
 
 
 # -- the pipeline -----------------------------------------------------------------
+
+# Where the person goes when the policy needs them, and the page's parameter.
+INTERACTION_PAGES = {
+    "login": ("authn.login", "interaction"),
+    "consent": ("oauth.consent", "iid"),
+    "step_up": ("factor.step_up", "interaction"),
+    "raise": ("trust.raise_level", "interaction"),
+}
 
 def authorize(current_login, request_params=None, iid=None, interaction=None):
     """Answer an authorization request (fresh, or resumed from an interaction)."""
@@ -152,12 +167,15 @@ def authorize(current_login, request_params=None, iid=None, interaction=None):
         error = decision.error(description=decision.description,
                                redirect_uri=grant.redirect_uri, state=data.get("state"))
         return error_response(error)
-    if decision.action in ("login", "consent"):
+    if decision.action in INTERACTION_PAGES:
         if iid is None:
             iid = begin_interaction(request_params, grant.client)
-        if decision.action == "login":
-            return redirect(url_for("authn.login", interaction=iid))
-        return redirect(url_for("oauth.consent", iid=iid))
+            interaction = load_interaction(iid)
+        if interaction.get("required_level") != situation.required_level:
+            interaction["required_level"] = situation.required_level
+            save_interaction(iid, interaction)
+        endpoint, arg = INTERACTION_PAGES[decision.action]
+        return redirect(url_for(endpoint, **{arg: iid}))
 
     grant.request.login = LoginContext(
         sid=current_login.public_id, auth_time=epoch(current_login.auth_time),
@@ -203,6 +221,7 @@ def _situation(grant, current_login, interaction):
         consent_needed=bool(current_login) and _consent_needed(client, current_login.user,
                                                                 grant.request.payload.scope),
         consent=interaction["consent"] if interaction else None,
+        gave_up=bool(interaction and interaction.get("gave_up")),
     )
 
 

@@ -8,9 +8,10 @@ import json
 from dataclasses import dataclass, field
 
 from authlib.oauth2.rfc6749.errors import AccessDeniedError, InvalidRequestError, OAuth2Error
-from authlib.oidc.core.errors import ConsentRequiredError, LoginRequiredError
+from authlib.oidc.core.errors import (ConsentRequiredError, InteractionRequiredError,
+                                      LoginRequiredError)
 
-from ..trust.levels import RANK, level_of, lower
+from ..trust.levels import RANK, level_of
 
 
 class UnmetAuthenticationRequirementsError(OAuth2Error):
@@ -41,11 +42,12 @@ class Situation:
     hint_sub: str | None = None  # ``sub`` of a valid id_token_hint
     consent_needed: bool = False
     consent: str | None = None  # "granted" / "denied" during this request
+    gave_up: bool = False  # the person cancelled a step-up or could not raise the level
 
 
 @dataclass
 class Decision:
-    action: str  # "issue", "login", "consent" or "error"
+    action: str  # "issue", "login", "step_up", "raise", "consent" or "error"
     reason: str
     error: type[OAuth2Error] | None = None
     description: str | None = None
@@ -56,6 +58,12 @@ class Decision:
 def check_consent_denied(s):
     if s.consent == "denied":
         return Decision("error", "consent_denied", AccessDeniedError, "The person refused.")
+
+
+def check_gave_up(s):
+    if s.gave_up:
+        return Decision("error", "gave_up", UnmetAuthenticationRequirementsError,
+                        f"The person could not reach level '{s.required_level}'.")
 
 
 def check_unreachable(s):
@@ -84,13 +92,18 @@ def check_id_token_hint(s):
         return _login(s, "id_token_hint_mismatch")
 
 
-def check_acr(s):
-    if s.required_level is None:
-        return None
-    achieved = lower(s.login.trust_level, s.login.strength)
-    if RANK[achieved] < RANK[s.required_level]:
-        return Decision("error", "acr_too_low", UnmetAuthenticationRequirementsError,
-                        f"This login reaches '{achieved}', '{s.required_level}' was required.")
+def check_identity_level(s):
+    """The account's identity is below the level asked for: show the ways to
+    raise it (certificate, card, ID key from a branch)."""
+    if s.required_level and RANK[s.login.trust_level] < RANK[s.required_level]:
+        return _interact(s, "raise", "identity_too_weak")
+
+
+def check_authentication_strength(s):
+    """This login is weaker than the level asked for: prove a stronger factor
+    in the same session (step-up), without logging out."""
+    if s.required_level and RANK[s.login.strength] < RANK[s.required_level]:
+        return _interact(s, "step_up", "authentication_too_weak")
 
 
 def check_consent(s):
@@ -100,14 +113,22 @@ def check_consent(s):
         return Decision("consent", "consent")
 
 
+def _interact(s, action, reason):
+    if "none" in s.prompts:
+        return Decision("error", reason, InteractionRequiredError,
+                        f"Level '{s.required_level}' needs the person's interaction.")
+    return Decision(action, reason)
+
+
 def _login(s, reason):
     if "none" in s.prompts:
         return Decision("error", reason, LoginRequiredError)
     return Decision("login", reason)
 
 
-CHECKS = (check_consent_denied, check_unreachable, check_no_session, check_prompt_login,
-          check_max_age, check_id_token_hint, check_acr, check_consent)
+CHECKS = (check_consent_denied, check_gave_up, check_unreachable, check_no_session,
+          check_prompt_login, check_max_age, check_id_token_hint, check_identity_level,
+          check_authentication_strength, check_consent)
 
 
 def decide(situation):

@@ -141,10 +141,21 @@ class CsrfOnlyForm(FlaskForm):
 @bp.post("/authorize/abort/<iid>")
 def abort(iid):
     """The person cancelled: the RP gets ``access_denied``."""
+    return _end_interaction_with(iid, pipeline.deny_interaction)
+
+
+@bp.post("/authorize/give-up/<iid>")
+def give_up(iid):
+    """The person cannot reach the level asked for now: the RP gets
+    ``unmet_authentication_requirements``."""
+    return _end_interaction_with(iid, pipeline.give_up_interaction)
+
+
+def _end_interaction_with(iid, mark):
     interaction = pipeline.load_interaction(iid)
     if interaction is None:
         return render_template("interaction_expired.html"), 400
-    pipeline.deny_interaction(iid, interaction)
+    mark(iid, interaction)
     return redirect(url_for("oauth.resume", iid=iid))
 
 

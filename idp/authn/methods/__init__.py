@@ -109,6 +109,18 @@ def combine(proofs):
     return amr + ["mfa"], strongest
 
 
+# What each RFC 8176 value of a past login proved, to rebuild its proofs.
+AMR_FACTORS = {"pwd": KNOWLEDGE, "sms": POSSESSION, "otp": POSSESSION, "hwk": POSSESSION,
+               "swk": POSSESSION, "user": VERIFIED}
+
+
+def session_proof(amr, strength):
+    """The proof a login session already holds, for stepping it up."""
+    values = tuple(a for a in amr if a != "mfa")
+    return Proof(values, frozenset(AMR_FACTORS[a] for a in values if a in AMR_FACTORS),
+                 strength)
+
+
 def methods_of(user_id, kind=None):
     query = db.select(LoginMethod).filter_by(user_id=user_id).order_by(LoginMethod.created_at,
                                                                         LoginMethod.id)
@@ -150,6 +162,12 @@ def second_factor_kinds(user_id):
         kinds.remove(last)
         kinds.insert(0, last)
     return kinds
+
+
+def step_up_kinds(user_id, required):
+    """The account's second factors that can lift a login to ``required``."""
+    return [kind for kind in second_factor_kinds(user_id)
+            if RANK[METHODS[kind].strength] >= RANK[required]]
 
 
 def _register():

@@ -88,6 +88,10 @@ def proof_of(user_verified, backed_up):
     return Proof(amr, frozenset(factors), HIGH if user_verified else SUBSTANTIAL)
 
 
+def _must_verify(flow, user):
+    return user is None or flow.data.get("required") == HIGH
+
+
 class PasskeyMethod(Method):
     kind = "passkey"
     amr = (HARDWARE_KEY_AMR, PRESENCE_AMR)
@@ -101,13 +105,13 @@ class PasskeyMethod(Method):
     def prepare(self, flow, user):
         """A fresh challenge for this page. Without a user (a passwordless
         login) the browser offers its discoverable credentials and must verify
-        the person."""
+        the person, as for a step-up to high."""
         rp_id, _ = _rp()
         rows = methods_of(user.id, self.kind) if user else []
         options = generate_authentication_options(
             rp_id=rp_id, allow_credentials=_descriptors(rows),
-            user_verification=(UserVerificationRequirement.PREFERRED if user
-                               else UserVerificationRequirement.REQUIRED))
+            user_verification=(UserVerificationRequirement.REQUIRED if _must_verify(flow, user)
+                               else UserVerificationRequirement.PREFERRED))
         flow.data["challenge"] = bytes_to_base64url(options.challenge)
         return {"webauthn_options": json.loads(options_to_json(options)), "ceremony": "get"}
 
@@ -133,7 +137,7 @@ class PasskeyMethod(Method):
                 credential=data, expected_challenge=base64url_to_bytes(challenge),
                 expected_rp_id=rp_id, expected_origin=origin,
                 credential_public_key=row.secret, credential_current_sign_count=row.counter,
-                require_user_verification=user is None)
+                require_user_verification=_must_verify(flow, user))
         except (InvalidAuthenticationResponse, WebAuthnException, ValueError) as error:
             if "sign count" in str(error).lower():
                 # A counter that went backwards may mean a cloned key.

@@ -1,0 +1,105 @@
+"""The branch officer console: find a person, record the identity document
+checked, and issue an ID key. Officers log in with a second factor; every
+step is audited with the officer's identity; nobody raises their own account."""
+
+from flask import Blueprint, abort, make_response, render_template, request, url_for
+
+from .. import audit
+from ..accounts.models import User
+from ..accounts.service import AccountError, normalise_email, normalise_phone
+from ..authn.views import require_login
+from ..extensions import db
+from .forms import BranchForm, FindPersonForm
+from .levels import RANK, SUBSTANTIAL
+from .service import TrustError, evidence_of, issue_id_key, officer_problem
+
+bp = Blueprint("officer", __name__, url_prefix="/officer")
+
+
+def require_officer():
+    """The officer's login, or the request ends: 403 for non-officers, and a
+    page asking for a second factor when this login had none."""
+    login = require_login()
+    if not login.user.is_officer:
+        abort(403)
+    if RANK[login.strength] < RANK[SUBSTANTIAL]:
+        abort(make_response(render_template("officer_second_factor.html"), 403))
+    return login
+
+
+def _actor(login):
+    return f"officer:{login.user_id}"
+
+
+def find_people(query):
+    """Accounts whose e-mail or mobile number is exactly ``query``."""
+    conditions = []
+    try:
+        conditions.append(User.email == normalise_email(query))
+    except AccountError:
+        pass
+    try:
+        conditions.append(User.phone == normalise_phone(query))
+    except AccountError:
+        pass
+    if not conditions:
+        return []
+    return db.session.execute(
+        db.select(User).where(db.or_(*conditions), User.active.is_(True))).scalars().all()
+
+
+@bp.route("", methods=["GET", "POST"])
+def console():
+    login = require_officer()
+    form = FindPersonForm()
+    people = None
+    if form.validate_on_submit():
+        people = find_people(form.query.data.strip())
+        audit.record("officer_searched", user_id=login.user_id, actor=_actor(login),
+                     ip=request.remote_addr, found=[p.id for p in people])
+    return render_template("officer.html", form=form, people=people)
+
+
+def _person(sub):
+    if len(sub) > 36:
+        abort(404)
+    person = db.session.execute(db.select(User).filter_by(sub=sub)).scalar_one_or_none()
+    if person is None or not person.active:
+        abort(404)
+    return person
+
+
+@bp.route("/people/<sub>", methods=["GET", "POST"])
+def person(sub):
+    login = require_officer()
+    person = _person(sub)
+    refusal = officer_problem(login.user, person)
+    form = BranchForm(data={"given_name": person.given_name, "family_name": person.family_name,
+                            "birthdate": person.birthdate, "tax_number": person.tax_number}
+                      if request.method == "GET" else None)
+    status = 200
+    if refusal:
+        audit.record("officer_refused", user_id=person.id, actor=_actor(login),
+                     ip=request.remote_addr, reason="own_account")
+        status = 403
+    elif form.validate_on_submit():
+        try:
+            key = issue_id_key(login.user, person, form.person(), form.document(),
+                               ip=request.remote_addr)
+        except TrustError as error:
+            form.tax_number.errors = [error.message]
+            status = 400
+        else:
+            response = make_response(render_template("officer_key.html", person=person,
+                                                     key=key))
+            response.headers["Cache-Control"] = "no-store"
+            return response
+    elif request.method == "POST":
+        status = 400
+    else:
+        audit.record("officer_viewed_person", user_id=person.id, actor=_actor(login),
+                     ip=request.remote_addr)
+    return render_template("officer_person.html", person=person, form=form, refusal=refusal,
+                           evidence=evidence_of(person.id),
+                           back=url_for("officer.console")), status
+

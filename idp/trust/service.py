@@ -1,0 +1,222 @@
+"""Raising an account's trust level, with evidence, and the ID keys a branch
+officer issues. Every change is audited; a verified person (tax number) holds
+one account at substantial or above."""
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from flask import current_app
+from flask_babel import lazy_gettext as _l
+from sqlalchemy.exc import IntegrityError
+from stdnum.si import ddv
+
+from .. import audit
+from ..accounts.models import User
+from ..extensions import db
+from ..timeutil import utcnow
+from .levels import HIGH, RANK
+from .models import IdentityEvidence, IdKey
+
+TAKEN = _l("This person already has an account with a verified identity. One person can "
+           "have only one verified account: use that one, or ask at a branch.")
+OTHER_PERSON = _l("This account was verified for a different person.")
+NOT_HIGHER = _l("Your trust level is already this high.")
+
+
+class TrustError(ValueError):
+    def __init__(self, message):
+        super().__init__(str(message))
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Person:
+    """Who the evidence says the owner is."""
+
+    given_name: str
+    family_name: str
+    birthdate: date | None
+    tax_number: str | None
+
+    def as_dict(self):
+        return {"given_name": self.given_name, "family_name": self.family_name,
+                "birthdate": self.birthdate.isoformat() if self.birthdate else None,
+                "tax_number": self.tax_number}
+
+    @classmethod
+    def from_dict(cls, data):
+        born = data.get("birthdate")
+        return cls(data["given_name"], data["family_name"],
+                   date.fromisoformat(born) if born else None, data.get("tax_number"))
+
+
+def valid_tax_number(text):
+    """A Slovenian tax number (davčna številka): 8 digits with a check digit."""
+    return ddv.is_valid(text or "")
+
+
+def person_problem(user, person, level):
+    """Why ``person``'s evidence cannot raise ``user`` to ``level``, or None."""
+    if RANK[level] <= RANK[user.trust_level]:
+        return NOT_HIGHER
+    if user.tax_number and person.tax_number and user.tax_number != person.tax_number:
+        return OTHER_PERSON
+    if person.tax_number and _holder_of(person.tax_number, other_than=user.id):
+        return TAKEN
+    return None
+
+
+def _holder_of(tax_number, other_than):
+    return db.session.execute(
+        db.select(User.id).where(User.tax_number == tax_number, User.id != other_than)
+    ).scalar_one_or_none()
+
+
+def raise_trust_level(user, level, person, method, details, officer=None, ip=None,
+                      commit=True):
+    """Record the evidence and raise the account to ``level``; TrustError when
+    the evidence may not (a lower level, another person's, a taken tax number)."""
+    problem = person_problem(user, person, level)
+    if problem:
+        raise TrustError(problem)
+    evidence = IdentityEvidence(
+        user_id=user.id, level=level, method=method, given_name=person.given_name,
+        family_name=person.family_name, birthdate=person.birthdate,
+        tax_number=person.tax_number, details=details,
+        officer_id=officer.id if officer else None)
+    previous = user.trust_level
+    user.trust_level = level
+    # Verified data replaces what the person typed at registration.
+    user.given_name, user.family_name = person.given_name, person.family_name
+    user.birthdate = person.birthdate or user.birthdate
+    user.tax_number = person.tax_number or user.tax_number
+    db.session.add(evidence)
+    try:
+        db.session.flush()
+    except IntegrityError:  # the same tax number raised in parallel
+        db.session.rollback()
+        raise TrustError(TAKEN) from None
+    audit.record("trust_level_changed", user_id=user.id, ip=ip, commit=False,
+                 actor=f"officer:{officer.id}" if officer else None,
+                 previous=previous, level=level, method=method, evidence_id=evidence.id,
+                 **{k: v for k, v in details.items() if k in AUDITED_DETAILS})
+    if commit:
+        db.session.commit()
+    return evidence
+
+
+# Evidence details safe for the audit log (no document or card numbers).
+AUDITED_DETAILS = ("issuer", "serial", "gateway", "reference", "last4", "document_type")
+
+
+def evidence_of(user_id):
+    return db.session.execute(
+        db.select(IdentityEvidence).filter_by(user_id=user_id)
+        .order_by(IdentityEvidence.created_at.desc(), IdentityEvidence.id.desc())
+    ).scalars().all()
+
+
+# -- ID keys ------------------------------------------------------------------------
+
+ID_KEY_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I
+ID_KEY_LENGTH = 12  # 60 bits, in three groups of four
+ID_KEY_MAX_FAILURES = 5
+
+WRONG_KEY = _l("This ID key is not right. Check it and try again.")
+NO_KEY = _l("There is no valid ID key for your account. ID keys are issued at a branch "
+            "and are valid for a short time only.")
+KEY_VOID = _l("Too many wrong ID keys: this one is no longer valid. Ask at a branch for a "
+              "new one.")
+
+
+def normalise_id_key(text):
+    return "".join(ch for ch in (text or "").upper() if ch.isalnum())
+
+
+def _hash(key):
+    return hashlib.sha256(normalise_id_key(key).encode()).hexdigest()
+
+
+def format_id_key(key):
+    return "-".join(key[i:i + 4] for i in range(0, len(key), 4))
+
+
+def officer_problem(officer, person):
+    """Why ``officer`` may not raise ``person``'s account, or None."""
+    if not officer.is_officer:
+        return _l("Only branch officers may do this.")
+    if officer.id == person.id:
+        return _l("You cannot raise the trust level of your own account. Another officer "
+                  "must verify you.")
+    return None
+
+
+def issue_id_key(officer, user, person, document, ip=None):
+    """A new ID key for ``user`` with the officer's evidence; returns the key
+    (shown once). Earlier unused keys of the account stop working."""
+    problem = officer_problem(officer, user) or person_problem(user, person, HIGH)
+    if problem:
+        raise TrustError(problem)
+    now = utcnow()
+    for old in _live_keys(user.id):
+        old.used_at = now
+    key = "".join(secrets.choice(ID_KEY_ALPHABET) for _ in range(ID_KEY_LENGTH))
+    row = IdKey(user_id=user.id, key_hash=_hash(key), officer_id=officer.id,
+                evidence={"person": person.as_dict(), "document": document},
+                expires_at=now + timedelta(seconds=current_app.config["ID_KEY_TTL"]))
+    db.session.add(row)
+    db.session.flush()
+    audit.record("id_key_issued", user_id=user.id, actor=f"officer:{officer.id}", ip=ip,
+                 commit=False, id_key=row.id, document_type=document["type"],
+                 expires_at=row.expires_at.isoformat(timespec="seconds"))
+    db.session.commit()
+    return format_id_key(key)
+
+
+def _live_keys(user_id):
+    return db.session.execute(
+        db.select(IdKey).where(IdKey.user_id == user_id, IdKey.used_at.is_(None),
+                               IdKey.expires_at > utcnow())
+    ).scalars().all()
+
+
+def redeem_id_key(user, typed, ip=None):
+    """Raise ``user`` to high with a right ID key; TrustError otherwise. Wrong
+    keys count: after ``ID_KEY_MAX_FAILURES`` the key is void."""
+    keys = _live_keys(user.id)
+    if not keys:
+        audit.record("id_key_failed", user_id=user.id, ip=ip, reason="no_key")
+        raise TrustError(NO_KEY)
+    row = max(keys, key=lambda k: k.created_at)
+    if not hmac.compare_digest(row.key_hash, _hash(typed)):
+        row.failures += 1
+        void = row.failures >= ID_KEY_MAX_FAILURES
+        if void:
+            row.used_at = utcnow()
+        audit.record("id_key_failed", user_id=user.id, ip=ip, commit=False, id_key=row.id,
+                     reason="void" if void else "wrong", failures=row.failures)
+        db.session.commit()
+        raise TrustError(KEY_VOID if void else WRONG_KEY)
+    # Single use, even with two parallel submits: one conditional UPDATE wins.
+    spent = db.session.execute(
+        db.update(IdKey).where(IdKey.id == row.id, IdKey.used_at.is_(None))
+        .values(used_at=utcnow()).execution_options(synchronize_session=False))
+    if spent.rowcount != 1:
+        db.session.rollback()
+        raise TrustError(NO_KEY)
+    officer = db.session.get(User, row.officer_id) if row.officer_id else None
+    document = row.evidence["document"]
+    try:
+        raise_trust_level(user, HIGH, Person.from_dict(row.evidence["person"]), "branch",
+                          {"document_type": document["type"],
+                           "document_number": document["number"],
+                           "document_expiry": document["expiry"], "id_key": row.id},
+                          officer=officer, ip=ip, commit=False)
+    except TrustError:
+        db.session.rollback()
+        raise
+    audit.record("id_key_redeemed", user_id=user.id, ip=ip, commit=False, id_key=row.id)
+    db.session.commit()

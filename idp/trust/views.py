@@ -1,0 +1,198 @@
+"""Raising the trust level ("Dvig nivoja zaupanja"): from the dashboard, or in
+the middle of an RP's request that needs more (``?interaction=``), after
+which the same request continues.
+
+Remote ways give substantial (a qualified certificate, a bank card); an ID
+key from a branch gives high."""
+
+import time
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
+from flask_babel import lazy_gettext as _l
+
+from .. import audit
+from ..authn.views import continue_to_rp, require_login
+from . import cards, certificates
+from .forms import CardForm, CertificateForm, IdKeyForm
+from .levels import HIGH, LOW, RANK, SUBSTANTIAL
+from .service import Person, TrustError, evidence_of, raise_trust_level, redeem_id_key
+
+bp = Blueprint("trust", __name__)
+
+RAISED = _l("Your trust level is now %(level)s.")
+LEVEL_NAMES = {LOW: _l("low"), SUBSTANTIAL: _l("substantial"), HIGH: _l("high")}
+
+CERTIFICATE_PROBLEMS = {
+    "missing": _l("Your browser did not present a certificate. Insert your card or choose "
+                  "the certificate when the browser asks, then try again."),
+    "malformed": _l("The certificate could not be read."),
+    "untrusted": _l("This certificate was not issued by a trusted certification authority."),
+    "expired": _l("This certificate has expired."),
+    "not_yet_valid": _l("This certificate is not valid yet."),
+    "revoked": _l("This certificate has been revoked."),
+    "usage": _l("This certificate cannot be used to log in (it is not for client "
+                "authentication)."),
+    "revocation_unknown": _l("We cannot check now whether this certificate was revoked. "
+                             "Try again later."),
+    "unavailable": _l("Certificates are not accepted on this server."),
+}
+NAME_MISMATCH = _l("The name on the certificate is not the name on your account.")
+CARD_REFUSED = {
+    cards.DECLINED: _l("The card was declined. Check the data or try another card."),
+    cards.NAME_MISMATCH: _l("The card does not belong to the name you entered."),
+}
+GATEWAY_DOWN = _l("The card check is not available right now. Try again later.")
+
+
+def _pending():
+    """The paused RP request this page works for, if any, and its id."""
+    from ..oauth.authorize import load_interaction
+
+    iid = request.args.get("interaction") or None
+    return iid, load_interaction(iid)
+
+
+def _done(login, iid, interaction, level):
+    flash(RAISED % {"level": LEVEL_NAMES[level]}, "success")
+    if interaction is not None:
+        return continue_to_rp(iid, interaction)
+    return redirect(url_for("trust.raise_level"))
+
+
+@bp.get("/trust")
+def raise_level():
+    login = require_login()
+    iid, interaction = _pending()
+    if iid and interaction is None:
+        return render_template("interaction_expired.html"), 400
+    return _trust_page(login, iid, interaction, IdKeyForm())
+
+
+def _trust_page(login, iid, interaction, form, status=200):
+    required = interaction.get("required_level") if interaction else None
+    return render_template(
+        "trust.html", user=login.user, iid=iid, interaction=interaction, required=required,
+        reached=bool(required) and RANK[login.user.trust_level] >= RANK[required],
+        level_names=LEVEL_NAMES, evidence=evidence_of(login.user_id), form=form,
+        card_gateway=cards.card_gateway(current_app)), status
+
+
+@bp.post("/trust/id-key")
+def id_key():
+    login = require_login()
+    iid, interaction = _pending()
+    form = IdKeyForm()
+    if form.validate_on_submit():
+        try:
+            redeem_id_key(login.user, form.id_key.data, ip=request.remote_addr)
+        except TrustError as error:
+            form.id_key.errors = [error.message]
+        else:
+            # An ID key is proof of the person: adding a passkey right after
+            # needs no further confirmation.
+            session["verified_at"] = session["id_key_at"] = int(time.time())
+            return _done(login, iid, interaction, HIGH)
+    return _trust_page(login, iid, interaction, form, 400)
+
+
+@bp.route("/trust/card", methods=["GET", "POST"])
+def card():
+    login = require_login()
+    user = login.user
+    iid, interaction = _pending()
+    gateway = cards.card_gateway(current_app)
+    form = CardForm(data={"given_name": user.given_name, "family_name": user.family_name,
+                          "birthdate": user.birthdate, "tax_number": user.tax_number}
+                    if request.method == "GET" else None)
+    status = 200
+    if form.validate_on_submit():
+        person = form.person()
+        number = cards.normalise_card_number(form.number.data)
+        try:
+            check = gateway.verify(number=number, expiry_month=form.expiry_month.data,
+                                   expiry_year=form.expiry_year.data, cvc=form.cvc.data,
+                                   holder_name=f"{person.given_name} {person.family_name}")
+        except cards.CardGatewayError:
+            form.number.errors = [GATEWAY_DOWN]
+            status = 503
+        else:
+            outcome = _card_outcome(user, person, check)
+            if outcome is None:
+                return _done(login, iid, interaction, SUBSTANTIAL)
+            form.number.errors = [outcome]
+            status = 400
+    elif request.method == "POST":
+        status = 400
+    return render_template("trust_card.html", form=form, iid=iid, gateway=gateway,
+                           test_cards=cards.SANDBOX_CARDS if gateway.sandbox else None), status
+
+
+def _card_outcome(user, person, check):
+    """Raise the account on a verified card; else the message to show."""
+    if not check.verified:
+        audit.record("card_check_failed", user_id=user.id, ip=request.remote_addr,
+                     gateway=check.gateway, reference=check.reference, last4=check.last4,
+                     status=check.status)
+        return CARD_REFUSED[check.status]
+    try:
+        raise_trust_level(user, SUBSTANTIAL, person, "card",
+                          {"gateway": check.gateway, "reference": check.reference,
+                           "last4": check.last4}, ip=request.remote_addr)
+    except TrustError as error:
+        return error.message
+    return None
+
+
+@bp.route("/trust/certificate", methods=["GET", "POST"])
+def certificate():
+    login = require_login()
+    user = login.user
+    iid, interaction = _pending()
+    identity, problem = _presented_certificate(user)
+    form = CertificateForm(data={"birthdate": user.birthdate,
+                                 "tax_number": identity.tax_number if identity else None}
+                           if request.method == "GET" else None)
+    status = 200 if problem is None else 400
+    if identity and form.validate_on_submit():
+        if identity.tax_number and form.tax_number.data.strip() != identity.tax_number:
+            form.tax_number.errors = [_l("The tax number must be the one on the certificate.")]
+        else:
+            person = Person(identity.given_name, identity.family_name, form.birthdate.data,
+                            form.tax_number.data.strip())
+            try:
+                raise_trust_level(user, SUBSTANTIAL, person, "certificate",
+                                  {"issuer": identity.issuer, "serial": identity.serial,
+                                   "fingerprint": identity.fingerprint},
+                                  ip=request.remote_addr)
+            except TrustError as error:
+                problem = error.message
+            else:
+                return _done(login, iid, interaction, SUBSTANTIAL)
+        status = 400
+    elif request.method == "POST":
+        status = 400
+    return render_template("trust_certificate.html", form=form, iid=iid, identity=identity,
+                           problem=problem), status
+
+
+def _presented_certificate(user):
+    """The verified certificate this request presents and None, or None and
+    why it cannot be used."""
+    try:
+        store = certificates.trust_store(current_app)
+        pem = certificates.certificate_from_request(request, current_app.config)
+        if pem is None:
+            raise certificates.CertificateError("missing")
+        identity = certificates.verify_certificate(pem, store)
+    except certificates.CertificateError as error:
+        if error.reason != "missing":
+            audit.record("certificate_rejected", user_id=user.id, ip=request.remote_addr,
+                         reason=error.reason)
+        return None, CERTIFICATE_PROBLEMS[error.reason]
+    if not (identity.given_name and identity.family_name):
+        return None, CERTIFICATE_PROBLEMS["usage"]
+    if user.given_name and not cards.names_match(
+            f"{user.given_name} {user.family_name or ''}",
+            f"{identity.given_name} {identity.family_name}"):
+        return None, NAME_MISMATCH
+    return identity, None
