@@ -32,12 +32,13 @@ from .views import continue_to_rp, current_login, establish_login, require_login
 bp = Blueprint("factor", __name__)
 
 KIND = "factor"
-LOGIN, PASSKEY_LOGIN, REAUTH, STEP_UP = "login", "passkey", "reauth", "step_up"
+LOGIN, ALONE, REAUTH, STEP_UP = "login", "alone", "reauth", "step_up"
 # Purposes that prove a factor for the session that is already logged in.
 SAME_SESSION = (REAUTH, STEP_UP)
 
-TITLES = {LOGIN: _l("Confirm your login"), PASSKEY_LOGIN: _l("Log in with a key"),
+TITLES = {LOGIN: _l("Confirm your login"), ALONE: _l("Log in with a key"),
           REAUTH: _l("Confirm it is you"), STEP_UP: _l("A stronger confirmation is needed")}
+CERTIFICATE_TITLE = _l("Log in with a certificate")
 TOO_WEAK = _l("This confirmation is not strong enough for the service. Choose another way.")
 
 
@@ -59,14 +60,16 @@ def start_second_factor(user, iid):
     return redirect(url_for("factor.verify", fid=flow.id))
 
 
-@bp.get("/login/passkey")
-def passkey_login():
+@bp.get("/login/<any(passkey, certificate):kind>")
+def login_alone(kind):
+    """A login by one method that names the account itself: a discoverable
+    passkey ("Prijava s ključem") or a certificate ("Prijava s potrdilom")."""
     from ..oauth.authorize import load_interaction
 
     iid = request.args.get("interaction") or None
     if iid and load_interaction(iid) is None:
         return render_template("interaction_expired.html"), 400
-    flow = begin_factor_flow(PASSKEY_LOGIN, ["passkey"], iid=iid)
+    flow = begin_factor_flow(ALONE, [kind], iid=iid)
     return redirect(url_for("factor.verify", fid=flow.id))
 
 
@@ -117,7 +120,8 @@ def verify(fid):
     save_flow(flow)
     return render_template(
         "factor.html", flow=flow, form=form, kind=kind, method=method, notice=notice,
-        title=TITLES[flow.data["purpose"]], purpose=flow.data["purpose"],
+        title=CERTIFICATE_TITLE if (flow.data["purpose"], kind) == (ALONE, "certificate")
+        else TITLES[flow.data["purpose"]], purpose=flow.data["purpose"],
         others=[METHODS[k] for k in kinds if k != kind], user=user,
         cancel=_cancel_url(flow), **context), status
 

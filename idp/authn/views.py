@@ -2,7 +2,7 @@
 
 import time
 
-from flask import (Blueprint, abort, g, redirect, render_template, request, session,
+from flask import (Blueprint, abort, current_app, g, redirect, render_template, request, session,
                    url_for)
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
@@ -114,7 +114,10 @@ def login():
     status = 200 if not form.errors else 400
     if error == "locked":
         status = 429
-    return render_template("login.html", form=form, interaction=interaction, iid=iid), status
+    from .methods.certificate import available
+
+    return render_template("login.html", form=form, interaction=interaction, iid=iid,
+                           certificate_login=available(current_app)), status
 
 
 def continue_to_rp(iid, interaction):

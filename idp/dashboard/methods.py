@@ -6,14 +6,15 @@ waiting RP (``?interaction=``)."""
 
 import time
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
+from flask import (Blueprint, abort, current_app, flash, redirect, render_template, request,
+                   session, url_for)
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 
 from ..accounts import changes
 from ..accounts.service import AccountError, record_login_failure
 from ..authn.factors import require_recent_auth
-from ..authn.methods import METHODS, answer_field, methods_of
+from ..authn.methods import METHODS, answer_field, certificate, methods_of
 from ..authn.methods.models import LoginMethod
 from ..authn.views import continue_to_rp, current_login, log_out_current, require_login
 from ..extensions import db
@@ -26,11 +27,12 @@ from .forms import ConfirmForm, RenameForm
 bp = Blueprint("methods", __name__)
 
 KIND = "enrol"
-ENROLABLE = ("totp", "passkey", "sms")
+ENROLABLE = ("totp", "passkey", "sms", "certificate")
 
 ADDED = {"totp": _l("An authenticator app was added to your account."),
          "passkey": _l("A passkey or security key was added to your account."),
-         "sms": _l("SMS one-time passwords were turned on for your account.")}
+         "sms": _l("SMS one-time passwords were turned on for your account."),
+         "certificate": _l("A qualified digital certificate was added to your account.")}
 PASSWORD_REMOVED = _l("The password was removed from your account; you log in with a passkey.")
 LAST_WAY = _l("This is your last way to log in, so it cannot be removed. Add a passkey "
               "or keep the password.")
@@ -53,6 +55,7 @@ def index():
         "methods.html", user=user, rows=rows, interaction=interaction, iid=iid,
         labels={kind: METHODS[kind].label for kind in ENROLABLE},
         sms_on=any(r.kind == "sms" for r in rows),
+        certificates_on=certificate.available(current_app),
         removable={r.id for r in rows if not changes.removal_problem(r, rows,
                                                                     bool(user.password_hash))},
         password_removable=bool(user.password_hash) and not changes.removal_problem(
@@ -81,7 +84,8 @@ ID_KEY_GRACE = 600  # seconds after entering an ID key in which it counts as a s
 @bp.get("/methods/add/<kind>")
 @require_recent_auth
 def add(kind):
-    if kind not in ENROLABLE:
+    if kind not in ENROLABLE or (kind == "certificate" and not certificate.available(
+            current_app)):
         abort(404)
     login = current_login()
     if kind == "sms" and not (login.user.phone and login.user.phone_verified):

@@ -285,3 +285,13 @@ def verify_certificate(pem_or_der_bytes, store, now=None):
     _check_usage(leaf)
     _check_revocation(chain, store, now)
     return _identity(leaf)
+
+
+def presented_certificate(app, request):
+    """The verified identity of the certificate this request presents;
+    CertificateError("missing") when there is none, or why it fails."""
+    store = trust_store(app)
+    pem = certificate_from_request(request, app.config)
+    if pem is None:
+        raise CertificateError("missing")
+    return verify_certificate(pem, store)

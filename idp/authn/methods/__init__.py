@@ -62,7 +62,7 @@ class Outcome:
 class Method:
     """The interface every login method implements."""
 
-    kind = ""  # "password", "sms", "totp", "passkey"
+    kind = ""  # "password", "sms", "totp", "passkey", "certificate"
     amr = ()  # RFC 8176 values it contributes
     strength = LOW  # what it gives to a multi-factor login (see ``combine``)
     form_class = None
@@ -149,7 +149,7 @@ def advance_counter(method, value):
 
 METHODS = {}  # kind -> the Method that handles it
 # Second factors in the order the chooser lists them when none was used yet.
-SECOND_FACTORS = ("passkey", "totp", "sms")
+SECOND_FACTORS = ("passkey", "certificate", "totp", "sms")
 
 
 def second_factor_kinds(user_id):
@@ -171,12 +171,14 @@ def step_up_kinds(user_id, required):
 
 
 def _register():
+    from .certificate import CertificateMethod
     from .password import PasswordMethod
     from .passkey import PasskeyMethod
     from .sms import SmsMethod
     from .totp import TotpMethod
 
-    for method in (PasswordMethod(), SmsMethod(), TotpMethod(), PasskeyMethod()):
+    for method in (PasswordMethod(), SmsMethod(), TotpMethod(), PasskeyMethod(),
+                   CertificateMethod()):
         METHODS[method.kind] = method
 
 
