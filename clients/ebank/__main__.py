@@ -8,5 +8,6 @@ parser.add_argument("--host", default="127.0.0.1")
 parser.add_argument("--port", default="5001")
 args = parser.parse_args()
 os.execvp("granian", ["granian", "--interface", "wsgi", "--host", args.host, "--port", args.port,
-                      "--blocking-threads", "2",
+                      # The payment pages call the e-bank's own API: two requests at once.
+                      "--blocking-threads", "4",
                       "--no-ws", "--log-level", "warning", "clients.ebank.wsgi:app"])

@@ -39,6 +39,13 @@ HISTORY_EVENTS = {
     "consent_granted": _l("Service connected"),
     "service_disconnected": _l("Service disconnected"),
     "trust_level_changed": _l("Trust level changed"),
+    "stepped_up": _l("Login confirmed with a stronger method"),
+    "id_key_issued": _l("ID key issued at a branch"),
+    "id_key_redeemed": _l("ID key entered"),
+    "id_key_failed": _l("Wrong ID key entered"),
+    "officer_viewed_person": _l("A branch officer opened your account"),
+    "card_check_failed": _l("Bank card check failed"),
+    "certificate_rejected": _l("Certificate refused"),
 }
 
 
