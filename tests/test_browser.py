@@ -37,6 +37,7 @@ def ebank_and_idp(backend):
     from idp.accounts.service import create_user
     from idp.extensions import db
     from idp.oauth.clients import create_client
+    from idp.trust.officers import create_officer
 
     idp_port, bank_port = free_port(), free_port()
     issuer, bank_url = f"http://localhost:{idp_port}", f"http://localhost:{bank_port}"
@@ -46,8 +47,12 @@ def ebank_and_idp(backend):
                           family_name="Novak")
         ANA["puk"], ana.puk_hash = issue_puk()
         db.session.commit()
+        _, uri = create_officer("maja@banka.si", OFFICER["password"], "041 777 888", "Maja",
+                                "Kos", actor="test")
+        OFFICER["totp"] = pyotp.parse_uri(uri).secret
         rp, secret = create_client("E-banka", [bank_url + "/callback"], [bank_url + "/"],
                                    first_party=True, client_id="ebank")
+    ANA["issuer"] = issuer
     idp = LiveServer(idp_app, idp_port)
     bank = LiveServer(create_ebank({"ISSUER": issuer, "URL": bank_url, "CLIENT_ID": "ebank",
                                     "CLIENT_SECRET": secret, "SECRET_KEY": "test"}), bank_port)
@@ -57,7 +62,8 @@ def ebank_and_idp(backend):
     reset(idp_app)
 
 
-ANA = {}  # Ana's PUK, set by the fixture
+ANA = {}  # Ana's PUK and the IdP's URL, set by the fixture
+OFFICER = {"email": "maja@banka.si", "password": "Uradnica-Geslo-9"}  # + the app's secret
 TOTP_LABEL = "Koda iz aplikacije za preverjanje"
 KEY_NAME_LABEL = "Ime tega ključa"
 
@@ -94,10 +100,14 @@ def test_ebank_login_payment_refusal_and_logout(browser, ebank_and_idp, backend)
     assert page.locator("#amr").inner_text() == "pwd"
     shot(page, prefix + "4-ebank-logged-in")
 
-    # A payment needs high, which a password login cannot give yet.
+    # A payment needs high, which Ana's registered identity cannot give yet:
+    # the IdP shows the ways to raise it; "not now" tells the e-bank.
     page.get_by_role("link", name="Plačilo / Payment").click()
     assert "visoko raven zaupanja" in page.content()
     page.get_by_role("link", name="Prijava z visoko ravnjo / Log in at high level").click()
+    page.wait_for_url("**/trust?interaction=*")
+    assert page.locator("#level-needed").is_visible()
+    page.get_by_role("button", name="Ne zdaj: vrni se na E-banka").click()
     page.wait_for_url("**/callback?*")
     assert "unmet_authentication_requirements" in page.content()
     assert "ne more potrditi" in page.locator("#error-explanation").inner_text()
@@ -318,3 +328,103 @@ def test_password_recovery_with_the_puk(browser, ebank_and_idp, backend, sms_sin
     page.wait_for_url(ebank_and_idp + "/")
     assert page.locator("#who").inner_text() == "Ana Novak"
     shot(page, prefix + "6-ebank-logged-in")
+
+
+def officer_issues_id_key(browser, email, prefix):
+    """A branch officer logs in with password + authenticator app, finds the
+    person, records the identity document and issues an ID key."""
+    page = browser.new_context(locale="sl-SI").new_page()
+    page.goto(ANA["issuer"] + "/login")
+    page.get_by_label("E-naslov").fill(OFFICER["email"])
+    page.get_by_label("Geslo").fill(OFFICER["password"])
+    page.get_by_role("button", name="Prijava", exact=True).click()
+    page.wait_for_url("**/login/*/verify*")
+    page.get_by_label(TOTP_LABEL).fill(pyotp.TOTP(OFFICER["totp"]).now())
+    page.get_by_role("button", name="Potrdi").click()
+    page.wait_for_url(ANA["issuer"] + "/")
+    page.get_by_role("link", name="Konzola poslovalnice").click()
+    page.get_by_label("E-naslov ali številka mobilnega telefona").fill(email)
+    page.get_by_role("button", name="Poišči").click()
+    page.get_by_role("link", name=email).click()
+    page.get_by_label("Osebni dokument").select_option(label="Osebna izkaznica")
+    page.get_by_label("Številka dokumenta").fill("IA1234567")
+    page.get_by_label("Velja do").fill("2031-06-30")
+    page.get_by_label("Ime", exact=True).fill("Nina")
+    page.get_by_label("Priimek").fill("Kovač")
+    page.get_by_label("Datum rojstva").fill("1990-05-17")
+    page.get_by_label("Davčna številka").fill("21111103")
+    shot(page, prefix + "3-officer-document")
+    page.get_by_role("button", name="Izdaj identifikacijski ključ").click()
+    key = page.locator("#id-key").inner_text()
+    shot(page, prefix + "4-officer-id-key")
+    page.context.close()
+    return key
+
+
+def pay(page, ebank_url, amount="25.00"):
+    page.goto(ebank_url + "/payment")
+    page.get_by_label("Znesek v EUR / Amount in EUR").fill(amount)
+    page.get_by_label("IBAN prejemnika / Recipient's IBAN").fill("SI56 1910 0000 0123 438")
+    page.get_by_role("button", name="Plačaj / Pay").click()
+
+
+def test_branch_id_key_and_passkey_then_payment_at_high(browser, ebank_and_idp, backend,
+                                                        smtp_sink, sms_sink):
+    """A newcomer cannot pay (identity low) and sees the ways up; an officer
+    verifies them at a branch and issues an ID key; the person enters it and
+    a passkey when the e-bank steps up, and the payment goes through at high."""
+    prefix = f"trust-{backend['BACKEND']}-"
+    email = f"nina-{backend['BACKEND']}@example.si"
+    page = browser.new_page(locale="sl-SI")
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("WebAuthn.enable")
+    cdp.send("WebAuthn.addVirtualAuthenticator", {"options": {
+        "protocol": "ctap2", "transport": "internal", "hasResidentKey": True,
+        "hasUserVerification": True, "isUserVerified": True,
+        "automaticPresenceSimulation": True}})
+    register_from_ebank(page, ebank_and_idp, email, "041 555 125", smtp_sink, sms_sink,
+                        prefix + "0-")
+    page.wait_for_url(ebank_and_idp + "/")
+    assert page.locator("#acr").inner_text() == "http://eidas.europa.eu/LoA/low"
+
+    # The payment API's challenge becomes a step-up; the identity is too weak.
+    pay(page, ebank_and_idp)
+    page.wait_for_url("**/trust?interaction=*")
+    assert page.locator("#level-needed").is_visible()
+    assert page.locator("#visit-branch").is_visible()
+    shot(page, prefix + "1-ways-up")
+    page.get_by_role("button", name="Ne zdaj: vrni se na E-banka").click()
+    page.wait_for_url("**/callback?*")
+    assert "unmet_authentication_requirements" in page.content()
+    shot(page, prefix + "2-not-yet")
+
+    key = officer_issues_id_key(browser, email, prefix)
+    assert len(key) == 14  # XXXX-XXXX-XXXX
+
+    # Pay again: enter the ID key, add a passkey, confirm with it.
+    pay(page, ebank_and_idp, amount="42.50")
+    page.wait_for_url("**/trust?interaction=*")
+    page.get_by_label("Identifikacijski ključ").fill(key.lower())
+    shot(page, prefix + "5-id-key")
+    page.get_by_role("button", name="Potrdi identifikacijski ključ").click()
+    page.wait_for_url("**/login/step-up?interaction=*")
+    shot(page, prefix + "6-step-up")
+    page.locator("#add-passkey").click()
+    page.wait_for_url("**/methods/enrol/*")
+    page.get_by_label(KEY_NAME_LABEL).fill("Telefon")
+    page.get_by_role("button", name="Dodaj ključ", exact=True).click()
+    page.wait_for_url("**/methods?interaction=*")
+    page.get_by_role("button", name="Nadaljuj na E-banka").click()
+    page.wait_for_url("**/login/*/verify*")
+    shot(page, prefix + "7-confirm-with-passkey")
+    page.get_by_role("button", name="Uporabi moj ključ").click()
+    page.wait_for_url("**/payment/confirm*")
+    assert page.locator("#payment-done").is_visible()
+    assert "42" in page.locator("#payment-amount").inner_text()
+    shot(page, prefix + "8-paid")
+
+    page.goto(ebank_and_idp + "/")
+    assert page.locator("#acr").inner_text() == "http://eidas.europa.eu/LoA/high"
+    assert page.locator("#trust-level").inner_text() == "high"
+    assert page.locator("#who").inner_text() == "Nina Kovač"
+    shot(page, prefix + "9-ebank-high")

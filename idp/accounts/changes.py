@@ -5,7 +5,7 @@ or weakens access. The views check recent authentication before calling."""
 
 import logging
 
-from flask import url_for
+from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
 from .. import audit
@@ -29,7 +29,7 @@ def notify_owner(user, what, address=None):
     try:
         send_email(address or user.email, "account_changed", lang=user.locale,
                    what=what, when=utcnow().strftime("%Y-%m-%d %H:%M UTC"),
-                   dashboard_url=url_for("dashboard.home", _external=True))
+                   dashboard_url=current_app.config["ISSUER"] + "/")
     except DeliveryError:
         log.warning("could not notify user %s of a change", user.id)
 

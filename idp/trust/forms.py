@@ -10,7 +10,7 @@ from wtforms.validators import DataRequired, Length, Regexp, ValidationError
 
 from ..authn.methods import PRINTABLE
 from . import cards
-from .service import Person, valid_tax_number
+from .service import Person, normalise_tax_number, valid_tax_number
 
 OLDEST = date(1900, 1, 1)
 
@@ -30,15 +30,24 @@ def _name(label):
                                           PRINTABLE])
 
 
+def _birthdate():
+    return DateField(_l("Date of birth"), validators=[
+        DataRequired(_l("Enter your date of birth.")), _born])
+
+
+def _tax_field():
+    return StringField(_l("Tax number"), validators=[
+        DataRequired(_l("Enter your tax number.")), Length(max=16), _tax_number],
+        filters=[normalise_tax_number])
+
+
 class PersonForm(FlaskForm):
     """Who the person is, as the evidence must show."""
 
     given_name = _name(_l("Given name"))
     family_name = _name(_l("Family name"))
-    birthdate = DateField(_l("Date of birth"), validators=[
-        DataRequired(_l("Enter your date of birth.")), _born])
-    tax_number = StringField(_l("Tax number"), validators=[
-        DataRequired(_l("Enter your tax number.")), Length(max=16), _tax_number])
+    birthdate = _birthdate()
+    tax_number = _tax_field()
 
     def person(self):
         return Person(self.given_name.data.strip(), self.family_name.data.strip(),
@@ -80,10 +89,8 @@ class CertificateForm(FlaskForm):
     """What a certificate does not say: the date of birth, and the tax number
     when it carries none."""
 
-    birthdate = DateField(_l("Date of birth"), validators=[
-        DataRequired(_l("Enter your date of birth.")), _born])
-    tax_number = StringField(_l("Tax number"), validators=[
-        DataRequired(_l("Enter your tax number.")), Length(max=16), _tax_number])
+    birthdate = _birthdate()
+    tax_number = _tax_field()
     submit = SubmitField(_l("Confirm my identity with this certificate"))
 
 
@@ -100,13 +107,17 @@ DOCUMENT_TYPES = [("id_card", _l("Identity card")), ("passport", _l("Passport"))
 class BranchForm(PersonForm):
     """What the officer checked: the identity document and the person's data."""
 
-    document_type = SelectField(_l("Identity document"), choices=DOCUMENT_TYPES)
+    document_type = SelectField(_l("Identity document"))
     document_number = StringField(_l("Document number"), validators=[
         DataRequired(_l("Enter the document number.")), Length(max=32),
         Regexp(r"^[A-Za-z0-9 -]+$", message=_l("Letters and digits only."))])
     document_expiry = DateField(_l("Valid until"), validators=[
         DataRequired(_l("Enter the document's expiry date."))])
     submit = SubmitField(_l("Issue an ID key"))
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.document_type.choices = DOCUMENT_TYPES
 
     def validate_document_expiry(self, field):
         if field.data and field.data < date.today():

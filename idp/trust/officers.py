@@ -10,6 +10,8 @@ from ..authn.methods.models import LoginMethod
 from ..authn.methods.totp import seal
 from ..authn.sessions import end_user_sessions
 from ..extensions import db
+from ..timeutil import utcnow
+from .models import IdKey
 
 
 def create_officer(email, password, phone, given_name, family_name, actor):
@@ -29,11 +31,20 @@ def create_officer(email, password, phone, given_name, family_name, actor):
 
 
 def set_officer(user, officer, actor):
+    """Grant or take the role. Taking it ends the officer's sessions and voids
+    the ID keys they issued that were not entered yet."""
     if user is None:
         return False
+    if user.is_officer == officer:
+        return True
     user.is_officer = officer
+    voided = 0
+    if not officer:
+        voided = db.session.execute(
+            db.update(IdKey).where(IdKey.officer_id == user.id, IdKey.used_at.is_(None))
+            .values(used_at=utcnow())).rowcount
     audit.record("officer_granted" if officer else "officer_revoked", user_id=user.id,
-                 actor=actor, commit=False)
+                 actor=actor, commit=False, **({} if officer else {"voided_id_keys": voided}))
     db.session.commit()
     if not officer:
         end_user_sessions(user.id, "officer_revoked")

@@ -28,7 +28,7 @@ NOT_HIGHER = _l("Your trust level is already this high.")
 
 class TrustError(ValueError):
     def __init__(self, message):
-        super().__init__(str(message))
+        super().__init__(message)  # a lazy string: rendered in the page's language
         self.message = message
 
 
@@ -56,6 +56,12 @@ class Person:
 def valid_tax_number(text):
     """A Slovenian tax number (davčna številka): 8 digits with a check digit."""
     return ddv.is_valid(text or "")
+
+
+def normalise_tax_number(text):
+    """The one spelling kept: "SI 2111-1103" is "21111103" (else one person
+    could verify two accounts by spelling the number differently)."""
+    return ddv.compact(text) if text else text
 
 
 def person_problem(user, person, level):
@@ -105,7 +111,19 @@ def raise_trust_level(user, level, person, method, details, officer=None, ip=Non
                  **{k: v for k, v in details.items() if k in AUDITED_DETAILS})
     if commit:
         db.session.commit()
+        announce(user, level)
     return evidence
+
+
+def announce(user, level):
+    """E-mail the owner: a raised level is a change they must know of."""
+    from ..accounts.changes import notify_owner
+
+    notify_owner(user, _l("The trust level of your account was raised to %(level)s.",
+                          level=LEVEL_NAMES[level]))
+
+
+LEVEL_NAMES = {"low": _l("low"), "substantial": _l("substantial"), "high": _l("high")}
 
 
 # Evidence details safe for the audit log (no document or card numbers).
@@ -192,12 +210,16 @@ def redeem_id_key(user, typed, ip=None):
         raise TrustError(NO_KEY)
     row = max(keys, key=lambda k: k.created_at)
     if not hmac.compare_digest(row.key_hash, _hash(typed)):
-        row.failures += 1
-        void = row.failures >= ID_KEY_MAX_FAILURES
+        # Counted in the database, so parallel wrong guesses all count.
+        failures = db.session.execute(
+            db.update(IdKey).where(IdKey.id == row.id).values(failures=IdKey.failures + 1)
+            .returning(IdKey.failures)).scalar_one()
+        void = failures >= ID_KEY_MAX_FAILURES
         if void:
-            row.used_at = utcnow()
+            db.session.execute(db.update(IdKey).where(IdKey.id == row.id, IdKey.used_at.is_(None))
+                               .values(used_at=utcnow()))
         audit.record("id_key_failed", user_id=user.id, ip=ip, commit=False, id_key=row.id,
-                     reason="void" if void else "wrong", failures=row.failures)
+                     reason="void" if void else "wrong", failures=failures)
         db.session.commit()
         raise TrustError(KEY_VOID if void else WRONG_KEY)
     # Single use, even with two parallel submits: one conditional UPDATE wins.
@@ -220,3 +242,4 @@ def redeem_id_key(user, typed, ip=None):
         raise
     audit.record("id_key_redeemed", user_id=user.id, ip=ip, commit=False, id_key=row.id)
     db.session.commit()
+    announce(user, HIGH)

@@ -12,31 +12,17 @@ from flask_babel import lazy_gettext as _l
 
 from .. import audit
 from ..authn.views import continue_to_rp, require_login
-from . import cards, certificates
+from ..authn.methods.certificate import name_problem, presented
+from . import cards
 from .forms import CardForm, CertificateForm, IdKeyForm
-from .levels import HIGH, LOW, RANK, SUBSTANTIAL
-from .service import Person, TrustError, evidence_of, raise_trust_level, redeem_id_key
+from .levels import HIGH, RANK, SUBSTANTIAL
+from .service import (LEVEL_NAMES, Person, TrustError, evidence_of, raise_trust_level,
+                      redeem_id_key)
 
 bp = Blueprint("trust", __name__)
 
 RAISED = _l("Your trust level is now %(level)s.")
-LEVEL_NAMES = {LOW: _l("low"), SUBSTANTIAL: _l("substantial"), HIGH: _l("high")}
-
-CERTIFICATE_PROBLEMS = {
-    "missing": _l("Your browser did not present a certificate. Insert your card or choose "
-                  "the certificate when the browser asks, then try again."),
-    "malformed": _l("The certificate could not be read."),
-    "untrusted": _l("This certificate was not issued by a trusted certification authority."),
-    "expired": _l("This certificate has expired."),
-    "not_yet_valid": _l("This certificate is not valid yet."),
-    "revoked": _l("This certificate has been revoked."),
-    "usage": _l("This certificate cannot be used to log in (it is not for client "
-                "authentication)."),
-    "revocation_unknown": _l("We cannot check now whether this certificate was revoked. "
-                             "Try again later."),
-    "unavailable": _l("Certificates are not accepted on this server."),
-}
-NAME_MISMATCH = _l("The name on the certificate is not the name on your account.")
+CARD_NAME_MISMATCH = _l("The name you entered is not the name on your account.")
 CARD_REFUSED = {
     cards.DECLINED: _l("The card was declined. Check the data or try another card."),
     cards.NAME_MISMATCH: _l("The card does not belong to the name you entered."),
@@ -105,7 +91,10 @@ def card():
                           "birthdate": user.birthdate, "tax_number": user.tax_number}
                     if request.method == "GET" else None)
     status = 200
-    if form.validate_on_submit():
+    if form.validate_on_submit() and _account_name_problem(user, form.person()):
+        form.given_name.errors = [CARD_NAME_MISMATCH]
+        status = 400
+    elif form.validate_on_submit():
         person = form.person()
         number = cards.normalise_card_number(form.number.data)
         try:
@@ -123,8 +112,16 @@ def card():
             status = 400
     elif request.method == "POST":
         status = 400
+    form.number.data = form.cvc.data = None  # never shown back
     return render_template("trust_card.html", form=form, iid=iid, gateway=gateway,
                            test_cards=cards.SANDBOX_CARDS if gateway.sandbox else None), status
+
+
+def _account_name_problem(user, person):
+    """A name already on the account must be the one the card is checked for."""
+    return bool(user.given_name) and not cards.names_match(
+        f"{user.given_name} {user.family_name or ''}",
+        f"{person.given_name} {person.family_name}")
 
 
 def _card_outcome(user, person, check):
@@ -154,11 +151,11 @@ def certificate():
                            if request.method == "GET" else None)
     status = 200 if problem is None else 400
     if identity and form.validate_on_submit():
-        if identity.tax_number and form.tax_number.data.strip() != identity.tax_number:
+        if identity.tax_number and form.tax_number.data != identity.tax_number:
             form.tax_number.errors = [_l("The tax number must be the one on the certificate.")]
         else:
             person = Person(identity.given_name, identity.family_name, form.birthdate.data,
-                            form.tax_number.data.strip())
+                            form.tax_number.data)
             try:
                 raise_trust_level(user, SUBSTANTIAL, person, "certificate",
                                   {"issuer": identity.issuer, "serial": identity.serial,
@@ -177,22 +174,8 @@ def certificate():
 
 def _presented_certificate(user):
     """The verified certificate this request presents and None, or None and
-    why it cannot be used."""
-    try:
-        store = certificates.trust_store(current_app)
-        pem = certificates.certificate_from_request(request, current_app.config)
-        if pem is None:
-            raise certificates.CertificateError("missing")
-        identity = certificates.verify_certificate(pem, store)
-    except certificates.CertificateError as error:
-        if error.reason != "missing":
-            audit.record("certificate_rejected", user_id=user.id, ip=request.remote_addr,
-                         reason=error.reason)
-        return None, CERTIFICATE_PROBLEMS[error.reason]
-    if not (identity.given_name and identity.family_name):
-        return None, CERTIFICATE_PROBLEMS["usage"]
-    if user.given_name and not cards.names_match(
-            f"{user.given_name} {user.family_name or ''}",
-            f"{identity.given_name} {identity.family_name}"):
-        return None, NAME_MISMATCH
-    return identity, None
+    why it cannot be used (the same checks as a certificate login)."""
+    identity, problem = presented(user.id)
+    if identity is not None:
+        problem = name_problem(user, identity)
+    return (None, problem) if problem else (identity, None)
