@@ -119,7 +119,8 @@ def test_database_down_on_the_dashboard_and_at_a_passkey_login(broken_db_app):
     http = broken_db_app.test_client()
     with http.session_transaction() as session:
         session["sid"] = "a-session-the-database-would-know"
-    for url in ("/", "/methods", "/account/history", "/account/sessions"):
+    for url in ("/", "/methods", "/account/history", "/account/sessions", "/trust",
+                "/trust/card", "/officer", "/login/step-up?interaction=x"):
         response = http.get(url)
         assert response.status_code == 503, url
         assert "Traceback" not in response.get_data(as_text=True)
@@ -130,3 +131,19 @@ def test_database_down_on_the_dashboard_and_at_a_passkey_login(broken_db_app):
         "csrf_token": csrf_token(page.get_data(as_text=True)), "method": "passkey",
         "credential": '{"rawId": "AAAA", "response": {}}'})
     assert response.status_code == 503
+
+
+def test_redis_down_at_a_step_up_gives_503_and_no_token(app, broken_redis_app, make_user):
+    """A paused request lives in Redis: without it, raising the level or a
+    step-up answers 503, and nothing is issued."""
+    from idp.authn.sessions import start_session
+
+    user = make_user(email="ana@example.si")
+    login = start_session(user, ["pwd"], "low")
+    http = broken_redis_app.test_client()
+    with http.session_transaction() as session:
+        session["sid"] = login.id
+    for url in ("/login/step-up?interaction=abc", "/trust?interaction=abc"):
+        response = http.get(url)
+        assert response.status_code == 503, url
+        assert "Traceback" not in response.get_data(as_text=True)
