@@ -129,3 +129,16 @@ def _init_rate_limits(app):
                                  methods=["POST"])
     for endpoint in TYPED_SECRET_ENDPOINTS:
         app.view_functions[endpoint] = typed(app.view_functions[endpoint])
+    # Card checks also per account, so the page is no card-testing oracle.
+    per_account = limiter.limit(lambda: app.config["CARD_CHECK_LIMIT"], key_func=_account_key,
+                                methods=["POST"])
+    app.view_functions["trust.card"] = per_account(app.view_functions["trust.card"])
+
+
+def _account_key():
+    from flask import request
+
+    from .authn.views import current_login
+
+    login = current_login()
+    return f"account:{login.user_id}" if login else request.remote_addr

@@ -61,10 +61,13 @@ DEFAULTS = {
     # (unset: not read, since only a proxy that always sets it may be trusted).
     "TRUSTED_CA_DIR": None,
     "CLIENT_CERT_HEADER": None,
-    # Bank card checks: unset URL means the built-in sandbox gateway.
+    # Bank card checks. Without a URL, the sandbox gateway, which
+    # CARD_GATEWAY_SANDBOX allows (default: only on a loopback issuer).
     "CARD_GATEWAY_URL": None,
+    "CARD_GATEWAY_SANDBOX": None,
     "CARD_GATEWAY_TOKEN": None,
     "CARD_GATEWAY_TIMEOUT": 10,
+    "CARD_CHECK_LIMIT": "5 per day",  # card checks per account
     "RATELIMIT_ENABLED": True,
     # How long a process may use a client's or account's row before reading it again.
     "CACHE_SECONDS": 5,

@@ -70,6 +70,17 @@ TOTP_LABEL = "Koda iz aplikacije za preverjanje"
 KEY_NAME_LABEL = "Ime tega ključa"
 
 
+def add_virtual_authenticator(page):
+    """Chromium's virtual platform authenticator (DevTools protocol): it makes
+    discoverable credentials and verifies the user."""
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("WebAuthn.enable")
+    cdp.send("WebAuthn.addVirtualAuthenticator", {"options": {
+        "protocol": "ctap2", "transport": "internal", "hasResidentKey": True,
+        "hasUserVerification": True, "isUserVerified": True,
+        "automaticPresenceSimulation": True}})
+
+
 def shot(page, name):
     os.makedirs(SHOTS, exist_ok=True)
     page.screenshot(path=os.path.join(SHOTS, name + ".png"), full_page=True)
@@ -214,12 +225,7 @@ def test_additional_methods_then_totp_and_passkey_logins(browser, ebank_and_idp,
     prefix = f"methods-{backend['BACKEND']}-"
     email = f"metode-{backend['BACKEND']}@example.si"
     page = browser.new_page(locale="sl-SI")
-    cdp = page.context.new_cdp_session(page)
-    cdp.send("WebAuthn.enable")
-    cdp.send("WebAuthn.addVirtualAuthenticator", {"options": {
-        "protocol": "ctap2", "transport": "internal", "hasResidentKey": True,
-        "hasUserVerification": True, "isUserVerified": True,
-        "automaticPresenceSimulation": True}})
+    add_virtual_authenticator(page)
     register_from_ebank(page, ebank_and_idp, email, "041 555 124", smtp_sink, sms_sink, prefix,
                         finish="Registriraj dodatne načine prijave")
 
@@ -378,12 +384,7 @@ def test_branch_id_key_and_passkey_then_payment_at_high(browser, ebank_and_idp, 
     prefix = f"trust-{backend['BACKEND']}-"
     email = f"nina-{backend['BACKEND']}@example.si"
     page = browser.new_page(locale="sl-SI")
-    cdp = page.context.new_cdp_session(page)
-    cdp.send("WebAuthn.enable")
-    cdp.send("WebAuthn.addVirtualAuthenticator", {"options": {
-        "protocol": "ctap2", "transport": "internal", "hasResidentKey": True,
-        "hasUserVerification": True, "isUserVerified": True,
-        "automaticPresenceSimulation": True}})
+    add_virtual_authenticator(page)
     register_from_ebank(page, ebank_and_idp, email, "041 555 125", smtp_sink, sms_sink,
                         prefix + "0-")
     page.wait_for_url(ebank_and_idp + "/")

@@ -355,12 +355,25 @@ def assert_card_not_leaked(error, caplog):
 # --- choosing the gateway
 
 
-def test_card_gateway_defaults_to_the_sandbox():
+def test_card_gateway_defaults_to_the_sandbox_only_in_development():
     app = flask.Flask(__name__)
+    app.config["ISSUER"] = "http://localhost:5000"
     gateway = card_gateway(app)
     assert isinstance(gateway, SandboxCardGateway) and gateway.sandbox
     assert card_gateway(app) is gateway
     assert app.extensions["idp_card_gateway"] is gateway
+
+
+@pytest.mark.parametrize("issuer, sandbox, expected", [
+    ("https://login.example.si", None, None),  # production: no test cards by default
+    ("https://login.example.si", True, SandboxCardGateway),
+    ("http://127.0.0.1:5000", False, None),
+])
+def test_the_sandbox_is_an_explicit_choice_outside_development(issuer, sandbox, expected):
+    app = flask.Flask(__name__)
+    app.config.update(ISSUER=issuer, CARD_GATEWAY_SANDBOX=sandbox)
+    gateway = card_gateway(app)
+    assert (gateway is None) if expected is None else isinstance(gateway, expected)
 
 
 def test_card_gateway_uses_http_when_configured():

@@ -481,7 +481,9 @@ def test_a_low_login_is_sent_to_step_up_and_the_payment_waits(browser, bank, fak
     assert location.startswith("/login?")
     assert query(location) == {"acr": HIGH, "next": "/payment/confirm"}
     with browser.session_transaction() as session:
-        pending = session["pending_payment"]
+        pending_id = session["pending_payment"]
+    # The order waits in the e-bank, not in the cookie: the cookie holds its id.
+    pending = bank.app.extensions["ebank_pending_orders"][pending_id]
     assert (pending["amount"], pending["to"], pending["sub"]) == ("12.50", IBAN, "sub-ana")
     assert len(bank.ledger) == 0
 
@@ -539,11 +541,25 @@ def test_a_waiting_payment_is_not_made_for_another_person(browser, bank, fake_id
     assert len(bank.ledger) == 0
 
 
+def test_a_waiting_payment_is_sent_once_even_with_a_replayed_cookie(browser, bank, fake_idp):
+    log_in(browser, fake_idp.issue(acr=LOW), acr=LOW)
+    submit(browser)
+    log_in(browser, fake_idp.issue())
+    with browser.session_transaction() as session:
+        saved = dict(session)
+    assert 'id="payment-done"' in browser.get("/payment/confirm").get_data(as_text=True)
+    with browser.session_transaction() as session:  # the old cookie again
+        session.update(saved)
+    again = browser.get("/payment/confirm")
+    assert again.status_code == 302 and len(bank.ledger) == 1
+
+
 def test_a_waiting_payment_expires(browser, bank, fake_idp):
     log_in(browser, fake_idp.issue(acr=LOW), acr=LOW)
     submit(browser)
     with browser.session_transaction() as session:
-        session["pending_payment"] = {**session["pending_payment"], "expires": int(time.time()) - 1}
+        pending_id = session["pending_payment"]
+    bank.app.extensions["ebank_pending_orders"][pending_id]["expires"] = int(time.time()) - 1
     log_in(browser, fake_idp.issue())
     response = browser.get("/payment/confirm")
     assert response.status_code == 302 and len(bank.ledger) == 0

@@ -291,3 +291,41 @@ def test_step_up_page_needs_a_live_interaction(client, prepare, clock):
     person = prepare("high", methods=())
     person.follow(person.login())
     assert client.get("/login/step-up?interaction=nope").status_code == 400
+
+
+def test_the_step_up_page_only_serves_a_step_up_the_policy_asked_for(client, flow, rp, prepare,
+                                                                      clock):
+    # prompt=login wants a whole new login: opening the step-up page instead
+    # leads back to the request, which sends the person to the login page.
+    person = prepare("high")
+    totp_code(flow(rp), person, clock)
+    f = flow(rp)
+    start = f.start(prompt="login")
+    iid = query_of(start.headers["Location"])["interaction"]
+    response = client.get(f"/login/step-up?interaction={iid}")
+    assert response.headers["Location"] == f"/authorize/resume/{iid}"
+    assert client.get(response.headers["Location"]).headers["Location"].startswith("/login?")
+
+
+def test_a_step_up_keeps_the_logins_auth_time(client, flow, rp, prepare, clock):
+    from idp.authn.sessions import LoginSession
+
+    person = prepare("high")
+    f = flow(rp)
+    first, _ = id_token(client, f, totp_code(f, person, clock))
+    g = flow(rp)
+    path, _ = g.follow_to_page(g.start(acr_values=HIGH))
+    reply, _ = g.follow_to_rp(person.answer_passkey(path, person.key))
+    claims, _ = id_token(client, g, reply)
+    assert claims["acr"] == HIGH and claims["auth_time"] == first["auth_time"]
+    assert db.session.execute(db.select(LoginSession.strength).filter_by(
+        ended_at=None)).scalar_one() == "high"
+
+
+def test_a_verified_account_cannot_add_a_factor_on_a_password_alone(client, prepare, clock):
+    person = prepare("substantial", methods=())
+    person.follow(person.login())
+    for kind in ("passkey", "totp"):
+        response = client.get(f"/methods/add/{kind}")
+        assert response.headers["Location"].startswith("/methods"), kind
+    assert client.get("/methods/add/sms").headers["Location"].startswith("/methods/enrol/")

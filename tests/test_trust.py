@@ -146,7 +146,8 @@ def test_a_verified_card_raises_to_substantial_and_keeps_no_card_number(
     assert gateway.calls[0]["holder_name"] == "Ana Novak"
     user = fresh(ana)
     assert user.trust_level == "substantial"
-    assert user.tax_number == TAX and user.birthdate == date(1990, 5, 17)
+    # A typed tax number is kept in the evidence, not as the account's own.
+    assert user.tax_number is None and user.birthdate == date(1990, 5, 17)
     [proof] = evidence(user)
     assert (proof.method, proof.level, proof.tax_number) == ("card", "substantial", TAX)
     assert proof.details["gateway"] == "sandbox" and proof.details["last4"] == "4242"
@@ -267,11 +268,27 @@ def bor(make_user):
 
 @pytest.fixture
 def ana_verified(ana, gateway):
-    """Ana raised with a card (and her tax number) in a browser of her own."""
+    """Ana raised with a certificate that carries her tax number, in a browser
+    of her own."""
     service.raise_trust_level(ana, "substantial",
-                              service.Person("Ana", "Novak", date(1990, 5, 17), TAX), "card",
-                              {"gateway": "sandbox", "reference": "x", "last4": "4242"})
+                              service.Person("Ana", "Novak", date(1990, 5, 17), TAX,
+                                             tax_verified=True), "certificate",
+                              {"issuer": "CN=Test", "serial": "01"})
     return ana
+
+
+def test_a_typed_tax_number_cannot_lock_out_its_owner(client, ana, bor, gateway, pki, ana_en):
+    # Bor claims Ana's tax number with his own card: kept as his evidence only.
+    log_in(client, "bor@example.si")
+    assert post_card(client, given_name="Bor", family_name="Kralj").status_code == 302
+    assert fresh(bor).tax_number is None
+    # The same typed number is refused for a second card-verified account ...
+    client.post("/logout", data={"csrf_token": token(client)})
+    log_in(client, "ana@example.si")
+    assert says(post_card(client), service.TAKEN)
+    # ... but a source that vouches for it (Ana's certificate) wins.
+    response = post_certificate(client, pki.person("Ana", "Novak", TAX))
+    assert response.status_code == 302 and fresh(ana).tax_number == TAX
 
 
 def test_a_second_account_of_the_same_person_is_refused_by_card(
@@ -333,8 +350,9 @@ def test_a_good_certificate_raises_to_substantial_with_its_evidence(client, ana,
 def test_a_certificate_without_a_tax_number_takes_the_typed_one(client, ana, ana_en, pki):
     pem = pki.person("Ana", "Novak", None)
     response = post_certificate(client, pem, tax_number=TAX_2)
-    assert response.status_code == 302
-    assert fresh(ana).tax_number == TAX_2 and fresh(ana).trust_level == "substantial"
+    assert response.status_code == 302 and fresh(ana).trust_level == "substantial"
+    # Typed, not vouched for: in the evidence, not the account's own number.
+    assert fresh(ana).tax_number is None and evidence(ana)[0].tax_number == TAX_2
 
 
 def test_a_certificate_of_another_name_is_refused(client, ana, ana_en, pki):
@@ -727,7 +745,7 @@ def test_an_id_key_raises_a_substantial_account_to_high(client, ana_verified, an
     key = issue(branch_officer, ana_verified)
     assert redeem(client, key).status_code == 302
     assert fresh(ana_verified).trust_level == "high"
-    assert sorted(e.method for e in evidence(ana_verified)) == ["branch", "card"]
+    assert sorted(e.method for e in evidence(ana_verified)) == ["branch", "certificate"]
 
 
 def test_no_id_key_for_another_person(app, ana_verified, branch_officer):
@@ -739,15 +757,15 @@ def test_no_id_key_for_another_person(app, ana_verified, branch_officer):
 
 
 def test_an_id_key_for_another_person_is_refused_when_redeemed(client, ana, ana_en,
-                                                               branch_officer, gateway):
-    # The key records TAX_3; meanwhile the account was verified by card as TAX.
+                                                               branch_officer, pki):
+    # The key records TAX_3; meanwhile a certificate verified the account as TAX.
     key = issue(branch_officer, ana, tax=TAX_3)
-    assert post_card(client).status_code == 302
+    assert post_certificate(client, pki.person("Ana", "Novak", TAX)).status_code == 302
     response = redeem(client, key)
     assert response.status_code == 400 and says(response, service.OTHER_PERSON)
     user = fresh(ana)
     assert user.trust_level == "substantial" and user.tax_number == TAX
-    assert [e.method for e in evidence(user)] == ["card"]
+    assert [e.method for e in evidence(user)] == ["certificate"]
     assert audits("id_key_redeemed") == []
 
 
@@ -829,7 +847,6 @@ def test_officers_create_refuses_a_taken_e_mail(runner, ana):
 @pytest.mark.parametrize("typed", ["SI21111103", "2111 1103", "si 2111-1103"])
 def test_a_tax_number_is_stored_in_one_spelling(client, ana, ana_en, gateway, typed):
     assert post_card(client, tax_number=typed).status_code == 302
-    assert fresh(ana).tax_number == TAX
     assert evidence(ana)[0].tax_number == TAX
 
 
@@ -850,3 +867,56 @@ def test_the_certificates_tax_number_in_another_spelling_is_accepted(client, ana
 def test_an_officer_records_the_tax_number_in_one_spelling(desk, ana):
     key_on(issue_at_desk(desk, ana, tax_number="SI 2111 1103"))
     assert key_row(ana).evidence["person"]["tax_number"] == TAX
+
+
+# -- review findings ---------------------------------------------------------------------
+
+def test_an_officer_cannot_raise_a_second_account_in_their_own_name(desk, officer, make_user):
+    own = make_user(email="zasebno@example.si")
+    response = issue_at_desk(desk, own, given_name="Maja", family_name="Zupan")
+    assert response.status_code == 400 and says(response, service.OWN_ACCOUNT)
+    assert key_row(own) is None
+    assert audits("officer_refused", own.id)[0].details["reason"] == "evidence"
+
+
+def test_a_key_of_an_officer_who_is_no_longer_one_does_not_work(client, ana, ana_en,
+                                                                branch_officer):
+    key = issue(branch_officer, ana)
+    branch_officer.is_officer = False  # e.g. the account was changed directly
+    db.session.commit()
+    assert says(redeem(client, key), service.NO_KEY)
+    assert fresh(ana).trust_level == "low"
+
+
+def test_revoking_an_officer_voids_the_keys_they_issued(client, runner, ana, ana_en,
+                                                       branch_officer):
+    key = issue(branch_officer, ana)
+    assert runner.invoke(args=["officers", "revoke", branch_officer.email]).exit_code == 0
+    assert key_row(ana) is None or fresh_key(ana).used_at is not None
+    assert redeem(client, key).status_code == 400
+
+
+def fresh_key(user):
+    db.session.expire_all()
+    return db.session.execute(db.select(IdKey).filter_by(user_id=user.id)).scalar_one()
+
+
+@pytest.mark.parametrize("sub", ["%00", "a%00b", "x" * 36])
+def test_odd_person_ids_in_the_console_are_not_found(desk, sub):
+    assert desk.get(f"/officer/people/{sub}").status_code == 404
+
+
+def test_card_checks_are_limited_per_account(app, client, ana, ana_en, gateway):
+    app.config["CARD_CHECK_LIMIT"] = "2 per day"
+    for _ in range(2):
+        assert post_card(client, number="4000 0000 0000 0002").status_code == 400
+    assert post_card(client, number="4000 0000 0000 0002").status_code == 429
+    assert len(gateway.calls) == 2
+
+
+def test_a_verified_account_needs_a_strong_login_to_change_the_mobile(client, ana_verified,
+                                                                      ana_en):
+    response = client.get("/account/phone")
+    assert response.status_code == 302 and response.headers["Location"] == "/"
+    page = client.get("/").get_data(as_text=True)
+    assert "second factor" in page

@@ -94,8 +94,15 @@ def _settle(outcome, order, after_step_up=False):
     if outcome.kind in ("step_up", "login"):
         if after_step_up:
             return _page(403, problem="not_enough", order=order)  # no login loop
-        session["pending_payment"] = {**order, "sub": login["claims"].get("sub"),
-                                      "expires": int(time.time()) + PENDING_TTL}
+        # Kept here, not in the (client-side) session cookie, so a replayed
+        # cookie or a second tab cannot send it twice.
+        pending_id = secrets.token_urlsafe(16)
+        orders = _pending_orders()
+        for stale in [k for k, v in list(orders.items()) if v["expires"] < time.time()]:
+            orders.pop(stale, None)
+        orders[pending_id] = {**order, "sub": login["claims"].get("sub"),
+                                         "expires": int(time.time()) + PENDING_TTL}
+        session["pending_payment"] = pending_id
         wanted = outcome.step_up or {}
         return redirect(url_for("login", acr=wanted.get("acr_values"),
                                 max_age=wanted.get("max_age"), next=CONFIRM))
@@ -103,6 +110,11 @@ def _settle(outcome, order, after_step_up=False):
         return _page(400, problem="invalid", field=outcome.field, detail=outcome.message,
                      order=order)
     return _page(503, problem="unavailable", order=order)
+
+
+def _pending_orders():
+    """Orders waiting for a step-up login, by single-use id (this process)."""
+    return current_app.extensions.setdefault("ebank_pending_orders", {})
 
 
 def _send(order):
@@ -133,7 +145,8 @@ def submit():
 @bp.get(CONFIRM)
 def confirm():
     """Back from the login a payment asked for: send the waiting order once."""
-    pending = session.pop("pending_payment", None)
+    pending_id = session.pop("pending_payment", None)
+    pending = _pending_orders().pop(pending_id, None) if isinstance(pending_id, str) else None
     login = session.get("login")
     if not login:
         return redirect(url_for("login", next="/payment"))

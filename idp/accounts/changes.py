@@ -6,6 +6,7 @@ or weakens access. The views check recent authentication before calling."""
 import logging
 
 from flask import current_app
+from flask_babel import lazy_gettext as _l
 from sqlalchemy.exc import IntegrityError
 
 from .. import audit
@@ -16,6 +17,7 @@ from ..extensions import db
 from ..oauth.models import Consent, RefreshToken
 from ..oauth.tokens import revoke_family, revoke_user_tokens
 from ..timeutil import utcnow
+from ..trust.levels import RANK, SUBSTANTIAL
 from . import passwords
 from .puk import issue_puk
 from .service import AccountError, normalise_email
@@ -35,6 +37,22 @@ def notify_owner(user, what, address=None):
 
 
 # -- login methods ------------------------------------------------------------------
+
+WEAK_LOGIN = _l("Your identity is verified, so this change needs a login with a second "
+                "factor (or an ID key entered just now). Log in again with your second method.")
+ID_KEY_GRACE = 600  # seconds after entering an ID key in which it counts as a strong login
+
+
+def verified_login_problem(trust_level, strength, id_key_at, now):
+    """Why this login may not add a factor or change the mobile number, or
+    None. On a verified account a stolen password alone must not gain a
+    factor that lifts logins to the account's level."""
+    if RANK[trust_level] < RANK[SUBSTANTIAL]:
+        return None
+    if RANK[strength] >= RANK[SUBSTANTIAL] or now - (id_key_at or 0) <= ID_KEY_GRACE:
+        return None
+    return WEAK_LOGIN
+
 
 def can_log_in_alone(method):
     """A discoverable passkey that verifies the person is a whole login by

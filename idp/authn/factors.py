@@ -170,14 +170,16 @@ def _finish(flow, outcome, kind):
     proofs = [Proof.from_dict(p) for p in flow.data["proofs"]] + [outcome.proof]
     amr, strength = combine(proofs)
     clear_login_failures(user.email)
-    if purpose == STEP_UP:
-        started = step_up_session(current_login(), amr, strength, ip=request.remote_addr)
-        session["verified_at"] = int(time.time())
-    else:
-        started = establish_login(user, amr, strength)
     from ..oauth.authorize import attach_login, load_interaction
 
     interaction = load_interaction(flow.iid)
+    if purpose == STEP_UP:
+        # Not a fresh login: prompt=login, max_age and id_token_hint still
+        # judge the session by its first login.
+        step_up_session(current_login(), amr, strength, ip=request.remote_addr)
+        session["verified_at"] = int(time.time())
+        return continue_to_rp(flow.iid, interaction)
+    started = establish_login(user, amr, strength)
     if interaction is not None:
         attach_login(flow.iid, interaction, started)
     return continue_to_rp(flow.iid, interaction)
@@ -196,6 +198,9 @@ def step_up():
     interaction = load_interaction(iid)
     if interaction is None:
         return render_template("interaction_expired.html"), 400
+    if interaction.get("step_up_sid") != login.public_id:
+        # Only where the policy asked this session for a step-up.
+        return redirect(url_for("oauth.resume", iid=iid))
     required = interaction.get("required_level") or SUBSTANTIAL
     kinds = step_up_kinds(login.user_id, required)
     if kinds and not request.args.get("cancel"):

@@ -54,9 +54,10 @@ def start_session(user, amr, strength, ip=None, user_agent=None):
 
 def step_up_session(login, amr, strength, ip=None):
     """A stronger proof in the same session: it keeps its ``sid`` (and the
-    tokens issued in it) and gets the new ``amr``, strength and ``auth_time``."""
+    tokens issued in it) and gets the new ``amr`` and strength. ``auth_time``
+    stays that of the login, so ``max_age`` still asks for a whole new one."""
     previous = login.strength
-    login.amr, login.strength, login.auth_time = list(amr), strength, utcnow()
+    login.amr, login.strength = list(amr), strength
     audit.record("stepped_up", user_id=login.user_id, ip=ip, commit=False,
                  amr=list(amr), previous=previous, strength=strength)
     db.session.commit()

@@ -2,8 +2,10 @@
 (each confirmed with a code sent to the new one), and deleting the account
 (confirmed with a code sent by e-mail). All need a recent authentication."""
 
+import time
+
 from flask import (Blueprint, current_app, flash, make_response, redirect, render_template,
-                   request, url_for)
+                   request, session, url_for)
 from flask_babel import lazy_gettext as _l
 
 from ..accounts import changes
@@ -72,6 +74,13 @@ def email():
 @bp.route("/account/phone", methods=["GET", "POST"])
 @require_recent_auth
 def phone():
+    # A new mobile receives SMS codes: on a verified account, not on a password alone.
+    refusal = changes.verified_login_problem(current_login().user.trust_level,
+                                             current_login().strength,
+                                             session.get("id_key_at"), time.time())
+    if refusal:
+        flash(refusal, "warning")
+        return redirect(url_for("dashboard.home"))
     return _change_contact("phone", PhoneChangeForm(), lambda form: normalise_phone(
         form.phone.data, region=form.phone_region.data, mobile=True))
 

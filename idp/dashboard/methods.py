@@ -21,7 +21,6 @@ from ..extensions import db
 from ..flows.common import flow_expired
 from ..flows.forms import CsrfForm
 from ..flows.state import begin_flow, end_flow, load_flow, save_flow
-from ..trust.levels import RANK, SUBSTANTIAL
 from .forms import ConfirmForm, RenameForm
 
 bp = Blueprint("methods", __name__)
@@ -63,22 +62,13 @@ def index():
         rename_form=RenameForm())
 
 
-WEAK_LOGIN = _l("Your identity is verified, so a new method needs a login with a second "
-                "factor (or an ID key entered just now). Log in again with your second method.")
-
-
-def enrolment_problem(kind, trust_level, strength, id_key_at, now):
-    """Why this login may not add a ``kind`` method, or None. On a verified
-    account a stolen password alone must not add a factor that lifts logins
-    to the account's level; an SMS code still goes to the verified phone."""
-    if kind == "sms" or RANK[trust_level] < RANK[SUBSTANTIAL]:
+def enrolment_problem(kind, login, id_key_at, now):
+    """Why this login may not add a ``kind`` method, or None. An SMS method is
+    fine: its code goes to the verified phone."""
+    if kind == "sms":
         return None
-    if RANK[strength] >= RANK[SUBSTANTIAL] or now - (id_key_at or 0) <= ID_KEY_GRACE:
-        return None
-    return WEAK_LOGIN
-
-
-ID_KEY_GRACE = 600  # seconds after entering an ID key in which it counts as a strong login
+    return changes.verified_login_problem(login.user.trust_level, login.strength, id_key_at,
+                                          now)
 
 
 @bp.get("/methods/add/<kind>")
@@ -91,8 +81,7 @@ def add(kind):
     if kind == "sms" and not (login.user.phone and login.user.phone_verified):
         flash(_l("Add a confirmed mobile number first."), "warning")
         return redirect(url_for("methods.index"))
-    refusal = enrolment_problem(kind, login.user.trust_level, login.strength,
-                                session.get("id_key_at"), time.time())
+    refusal = enrolment_problem(kind, login, session.get("id_key_at"), time.time())
     if refusal:
         flash(refusal, "warning")
         return redirect(url_for("methods.index", interaction=request.args.get("interaction")))
@@ -110,6 +99,9 @@ def enrol(fid):
         return flow_expired(url_for("methods.index"))
     user = login.user
     method = METHODS[flow.data["method"]]
+    if enrolment_problem(method.kind, login, session.get("id_key_at"), time.time()):
+        end_flow(flow)
+        return redirect(url_for("methods.add", kind=method.kind, interaction=flow.iid))
     form = getattr(method, "enrol_form_class", method.form_class)()
     notice, status = None, 200
     if request.method == "POST" and "resend" in request.form and hasattr(method, "resend"):

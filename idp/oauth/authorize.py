@@ -171,8 +171,11 @@ def authorize(current_login, request_params=None, iid=None, interaction=None):
         if iid is None:
             iid = begin_interaction(request_params, grant.client)
             interaction = load_interaction(iid)
-        if interaction.get("required_level") != situation.required_level:
-            interaction["required_level"] = situation.required_level
+        asked = {"required_level": situation.required_level,
+                 "step_up_sid": current_login.public_id if decision.action == "step_up"
+                 else None}
+        if any(interaction.get(k) != v for k, v in asked.items()):
+            interaction.update(asked)
             save_interaction(iid, interaction)
         endpoint, arg = INTERACTION_PAGES[decision.action]
         return redirect(url_for(endpoint, **{arg: iid}))

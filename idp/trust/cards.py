@@ -242,14 +242,27 @@ class HttpCardGateway(CardGateway):
 
 
 def card_gateway(app):
-    """The app's card gateway: HTTP when ``CARD_GATEWAY_URL`` is set, else the sandbox."""
-    gateway = app.extensions.get("idp_card_gateway")
-    if gateway is None:
+    """The app's card gateway: HTTP when ``CARD_GATEWAY_URL`` is set; else the
+    sandbox where ``CARD_GATEWAY_SANDBOX`` allows it (by default only on a
+    loopback issuer: its test cards would verify anybody); else None."""
+    if "idp_card_gateway" not in app.extensions:
         url = app.config.get("CARD_GATEWAY_URL")
+        gateway = None
         if url:
             gateway = HttpCardGateway(url, token=app.config.get("CARD_GATEWAY_TOKEN"),
                                       timeout=app.config.get("CARD_GATEWAY_TIMEOUT") or 10)
-        else:
+        elif sandbox_allowed(app.config):
             gateway = SandboxCardGateway()
         app.extensions["idp_card_gateway"] = gateway
-    return gateway
+    return app.extensions["idp_card_gateway"]
+
+
+def sandbox_allowed(config):
+    from urllib.parse import urlsplit
+
+    from ..config import is_loopback
+
+    allowed = config.get("CARD_GATEWAY_SANDBOX")
+    if allowed is None:
+        return is_loopback(urlsplit(config["ISSUER"]).hostname)
+    return bool(allowed)

@@ -2,6 +2,8 @@
 checked, and issue an ID key. Officers log in with a second factor; every
 step is audited with the officer's identity; nobody raises their own account."""
 
+import re
+
 from flask import Blueprint, abort, make_response, render_template, request, url_for
 
 from .. import audit
@@ -14,6 +16,7 @@ from .levels import RANK, SUBSTANTIAL
 from .service import TrustError, evidence_of, issue_id_key, officer_problem
 
 bp = Blueprint("officer", __name__, url_prefix="/officer")
+SUB = re.compile(r"[0-9a-f-]{36}")
 
 
 def require_officer():
@@ -61,7 +64,7 @@ def console():
 
 
 def _person(sub):
-    if len(sub) > 36:
+    if not SUB.fullmatch(sub):
         abort(404)
     person = db.session.execute(db.select(User).filter_by(sub=sub)).scalar_one_or_none()
     if person is None or not person.active:
@@ -87,6 +90,8 @@ def person(sub):
             key = issue_id_key(login.user, person, form.person(), form.document(),
                                ip=request.remote_addr)
         except TrustError as error:
+            audit.record("officer_refused", user_id=person.id, actor=_actor(login),
+                         ip=request.remote_addr, reason="evidence")
             form.tax_number.errors = [error.message]
             status = 400
         else:

@@ -40,17 +40,21 @@ class Person:
     family_name: str
     birthdate: date | None
     tax_number: str | None
+    # Whether a source vouches for the tax number (a certificate that carries
+    # it, an officer); only then does it mark the account as that person's.
+    tax_verified: bool = False
 
     def as_dict(self):
         return {"given_name": self.given_name, "family_name": self.family_name,
                 "birthdate": self.birthdate.isoformat() if self.birthdate else None,
-                "tax_number": self.tax_number}
+                "tax_number": self.tax_number, "tax_verified": self.tax_verified}
 
     @classmethod
     def from_dict(cls, data):
         born = data.get("birthdate")
         return cls(data["given_name"], data["family_name"],
-                   date.fromisoformat(born) if born else None, data.get("tax_number"))
+                   date.fromisoformat(born) if born else None, data.get("tax_number"),
+                   bool(data.get("tax_verified")))
 
 
 def valid_tax_number(text):
@@ -70,15 +74,24 @@ def person_problem(user, person, level):
         return NOT_HIGHER
     if user.tax_number and person.tax_number and user.tax_number != person.tax_number:
         return OTHER_PERSON
-    if person.tax_number and _holder_of(person.tax_number, other_than=user.id):
+    if person.tax_number and _held_elsewhere(person, other_than=user.id):
         return TAKEN
     return None
 
 
-def _holder_of(tax_number, other_than):
-    return db.session.execute(
-        db.select(User.id).where(User.tax_number == tax_number, User.id != other_than)
-    ).scalar_one_or_none()
+def _held_elsewhere(person, other_than):
+    """Whether another account is this person's: by a vouched-for tax number;
+    and for a typed one, also by the number typed into its evidence (a
+    vouched-for number wins over typed claims, so nobody can squat one)."""
+    verified = db.select(User.id).where(User.tax_number == person.tax_number,
+                                        User.id != other_than)
+    if db.session.execute(verified).first():
+        return True
+    if person.tax_verified:
+        return False
+    claimed = db.select(IdentityEvidence.id).where(
+        IdentityEvidence.tax_number == person.tax_number, IdentityEvidence.user_id != other_than)
+    return db.session.execute(claimed).first() is not None
 
 
 def raise_trust_level(user, level, person, method, details, officer=None, ip=None,
@@ -98,7 +111,10 @@ def raise_trust_level(user, level, person, method, details, officer=None, ip=Non
     # Verified data replaces what the person typed at registration.
     user.given_name, user.family_name = person.given_name, person.family_name
     user.birthdate = person.birthdate or user.birthdate
-    user.tax_number = person.tax_number or user.tax_number
+    if person.tax_verified:
+        # A typed number is kept in the evidence only: it must not let anyone
+        # claim another person's number and lock them out.
+        user.tax_number = person.tax_number
     db.session.add(evidence)
     try:
         db.session.flush()
@@ -127,7 +143,8 @@ LEVEL_NAMES = {"low": _l("low"), "substantial": _l("substantial"), "high": _l("h
 
 
 # Evidence details safe for the audit log (no document or card numbers).
-AUDITED_DETAILS = ("issuer", "serial", "gateway", "reference", "last4", "document_type")
+AUDITED_DETAILS = ("issuer", "serial", "gateway", "reference", "last4", "document_type",
+                   "officer")
 
 
 def evidence_of(user_id):
@@ -162,28 +179,42 @@ def format_id_key(key):
     return "-".join(key[i:i + 4] for i in range(0, len(key), 4))
 
 
-def officer_problem(officer, person):
-    """Why ``officer`` may not raise ``person``'s account, or None."""
+OWN_ACCOUNT = _l("You cannot raise the trust level of your own account. Another officer "
+                 "must verify you.")
+
+
+def officer_problem(officer, user, person=None):
+    """Why ``officer`` may not raise ``user``'s account (for ``person``), or
+    None. Not their own account, nor one in their own name."""
+    from .cards import names_match
+
     if not officer.is_officer:
         return _l("Only branch officers may do this.")
-    if officer.id == person.id:
-        return _l("You cannot raise the trust level of your own account. Another officer "
-                  "must verify you.")
+    if officer.id == user.id:
+        return OWN_ACCOUNT
+    if person is not None and (
+            (officer.tax_number and officer.tax_number == person.tax_number)
+            or (officer.name and names_match(officer.name,
+                                             f"{person.given_name} {person.family_name}"))):
+        return OWN_ACCOUNT
     return None
 
 
 def issue_id_key(officer, user, person, document, ip=None):
     """A new ID key for ``user`` with the officer's evidence; returns the key
     (shown once). Earlier unused keys of the account stop working."""
-    problem = officer_problem(officer, user) or person_problem(user, person, HIGH)
+    problem = officer_problem(officer, user, person) or person_problem(user, person, HIGH)
     if problem:
         raise TrustError(problem)
     now = utcnow()
     for old in _live_keys(user.id):
         old.used_at = now
     key = "".join(secrets.choice(ID_KEY_ALPHABET) for _ in range(ID_KEY_LENGTH))
+    person = Person(person.given_name, person.family_name, person.birthdate,
+                    person.tax_number, tax_verified=True)  # the officer saw the document
     row = IdKey(user_id=user.id, key_hash=_hash(key), officer_id=officer.id,
-                evidence={"person": person.as_dict(), "document": document},
+                evidence={"person": person.as_dict(), "document": document,
+                          "officer": officer.email},
                 expires_at=now + timedelta(seconds=current_app.config["ID_KEY_TTL"]))
     db.session.add(row)
     db.session.flush()
@@ -230,12 +261,17 @@ def redeem_id_key(user, typed, ip=None):
         db.session.rollback()
         raise TrustError(NO_KEY)
     officer = db.session.get(User, row.officer_id) if row.officer_id else None
+    if officer is None or not officer.is_officer:
+        # The officer is gone or no longer one: what they issued does not count.
+        db.session.rollback()
+        raise TrustError(NO_KEY)
     document = row.evidence["document"]
     try:
         raise_trust_level(user, HIGH, Person.from_dict(row.evidence["person"]), "branch",
                           {"document_type": document["type"],
                            "document_number": document["number"],
-                           "document_expiry": document["expiry"], "id_key": row.id},
+                           "document_expiry": document["expiry"], "id_key": row.id,
+                           "officer": row.evidence.get("officer")},
                           officer=officer, ip=ip, commit=False)
     except TrustError:
         db.session.rollback()

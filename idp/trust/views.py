@@ -7,7 +7,8 @@ key from a branch gives high."""
 
 import time
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
+from flask import (Blueprint, abort, current_app, flash, redirect, render_template, request,
+                   session, url_for)
 from flask_babel import lazy_gettext as _l
 
 from .. import audit
@@ -87,6 +88,8 @@ def card():
     user = login.user
     iid, interaction = _pending()
     gateway = cards.card_gateway(current_app)
+    if gateway is None:
+        abort(404)
     form = CardForm(data={"given_name": user.given_name, "family_name": user.family_name,
                           "birthdate": user.birthdate, "tax_number": user.tax_number}
                     if request.method == "GET" else None)
@@ -155,7 +158,7 @@ def certificate():
             form.tax_number.errors = [_l("The tax number must be the one on the certificate.")]
         else:
             person = Person(identity.given_name, identity.family_name, form.birthdate.data,
-                            form.tax_number.data)
+                            form.tax_number.data, tax_verified=bool(identity.tax_number))
             try:
                 raise_trust_level(user, SUBSTANTIAL, person, "certificate",
                                   {"issuer": identity.issuer, "serial": identity.serial,

@@ -110,8 +110,9 @@ def combine(proofs):
 
 
 # What each RFC 8176 value of a past login proved, to rebuild its proofs.
+# ("user" is only presence; a verifying key's session carries its strength.)
 AMR_FACTORS = {"pwd": KNOWLEDGE, "sms": POSSESSION, "otp": POSSESSION, "hwk": POSSESSION,
-               "swk": POSSESSION, "user": VERIFIED}
+               "swk": POSSESSION}
 
 
 def session_proof(amr, strength):
