@@ -137,6 +137,7 @@ INTERACTION_PAGES = {
     "raise": ("trust.raise_level", "interaction"),
 }
 
+
 def authorize(current_login, request_params=None, iid=None, interaction=None):
     """Answer an authorization request (fresh, or resumed from an interaction)."""
     server = oauth_server()
