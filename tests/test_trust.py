@@ -920,3 +920,28 @@ def test_a_verified_account_needs_a_strong_login_to_change_the_mobile(client, an
     assert response.status_code == 302 and response.headers["Location"] == "/"
     page = client.get("/").get_data(as_text=True)
     assert "second factor" in page
+
+
+def test_an_officer_unlocks_a_locked_puk(desk, ana, officer):
+    from idp.timeutil import utcnow
+
+    ana.puk_locked_at, ana.puk_failures = utcnow(), 5
+    db.session.commit()
+    page = desk.get(f"/officer/people/{ana.sub}").get_data(as_text=True)
+    assert 'id="puk-locked"' in page
+    assert desk.post(f"/officer/people/{ana.sub}/unlock-puk").status_code == 400  # no CSRF
+    response = desk.post(f"/officer/people/{ana.sub}/unlock-puk",
+                         data={"csrf_token": csrf_token(page)})
+    assert response.status_code == 302
+    user = fresh(ana)
+    assert user.puk_locked_at is None and user.puk_failures == 0
+    [event] = audits("puk_unlocked", ana.id)
+    assert event.actor == f"officer:{officer['user'].id}"
+
+
+def test_an_officer_cannot_unlock_their_own_puk(desk, officer):
+    own = officer["user"]
+    page = desk.get("/officer").get_data(as_text=True)
+    response = desk.post(f"/officer/people/{own.sub}/unlock-puk",
+                         data={"csrf_token": csrf_token(page)})
+    assert response.status_code == 403

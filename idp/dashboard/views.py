@@ -30,6 +30,7 @@ HISTORY_EVENTS = {
     "puk_issued": _l("New PUK issued"),
     "puk_failed": _l("Wrong PUK entered"),
     "puk_locked": _l("PUK locked after wrong attempts"),
+    "puk_unlocked": _l("PUK unlocked at a branch"),
     "method_added": _l("Login method added"),
     "method_renamed": _l("Login method renamed"),
     "method_removed": _l("Login method removed"),

@@ -4,13 +4,16 @@ step is audited with the officer's identity; nobody raises their own account."""
 
 import re
 
-from flask import Blueprint, abort, make_response, render_template, request, url_for
+from flask import (Blueprint, abort, flash, make_response, redirect, render_template, request,
+                   url_for)
+from flask_babel import lazy_gettext as _l
 
 from .. import audit
 from ..accounts.models import User
 from ..accounts.service import AccountError, normalise_email, normalise_phone
 from ..authn.views import require_login
 from ..extensions import db
+from ..flows.forms import CsrfForm
 from .forms import BranchForm, FindPersonForm
 from .levels import RANK, SUBSTANTIAL
 from .service import TrustError, evidence_of, issue_id_key, officer_problem
@@ -108,3 +111,21 @@ def person(sub):
                            evidence=evidence_of(person.id),
                            back=url_for("officer.console")), status
 
+
+
+@bp.post("/people/<sub>/unlock-puk")
+def unlock_puk(sub):
+    """After too many wrong PUKs the PUK route is locked until a branch visit."""
+    login = require_officer()
+    person = _person(sub)
+    if officer_problem(login.user, person):
+        abort(403)
+    if not CsrfForm().validate_on_submit():
+        abort(400)
+    if person.puk_locked_at is not None:
+        person.puk_locked_at, person.puk_failures = None, 0
+        audit.record("puk_unlocked", user_id=person.id, actor=_actor(login),
+                     ip=request.remote_addr, commit=False)
+        db.session.commit()
+        flash(_l("The PUK works again."), "success")
+    return redirect(url_for("officer.person", sub=person.sub))
