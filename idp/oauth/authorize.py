@@ -32,9 +32,6 @@ from .models import Consent
 from .server import oauth_server
 from .tokens import new_family
 
-# The strongest login this server can perform: a passkey with user verification.
-REACHABLE_STRENGTH = "high"
-
 
 @dataclass
 class LoginContext:
@@ -219,7 +216,6 @@ def _situation(grant, current_login, interaction):
         max_age=policy.parse_max_age(data.get("max_age")),
         required_level=policy.requested_level(data.get("acr_values"), data.get("claims"),
                                               client.min_acr),
-        reachable_strength=REACHABLE_STRENGTH,
         fresh_login=fresh,
         hint_sub=_hint_sub(data.get("id_token_hint"), client),
         consent_needed=bool(current_login) and _consent_needed(client, current_login.user,

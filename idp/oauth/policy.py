@@ -37,7 +37,6 @@ class Situation:
     prompts: set = field(default_factory=set)
     max_age: int | None = None
     required_level: str | None = None
-    reachable_strength: str = "low"  # the strongest login this server offers
     fresh_login: bool = False  # the person logged in during this very request
     hint_sub: str | None = None  # ``sub`` of a valid id_token_hint
     consent_needed: bool = False
@@ -64,12 +63,6 @@ def check_gave_up(s):
     if s.gave_up:
         return Decision("error", "gave_up", UnmetAuthenticationRequirementsError,
                         f"The person could not reach level '{s.required_level}'.")
-
-
-def check_unreachable(s):
-    if s.required_level and RANK[s.required_level] > RANK[s.reachable_strength]:
-        return Decision("error", "requirements_unreachable", UnmetAuthenticationRequirementsError,
-                        f"Authentication at level '{s.required_level}' is not available.")
 
 
 def check_no_session(s):
@@ -126,8 +119,7 @@ def _login(s, reason):
     return Decision("login", reason)
 
 
-CHECKS = (check_consent_denied, check_gave_up, check_unreachable, check_no_session,
-          check_prompt_login, check_max_age, check_id_token_hint, check_identity_level,
+CHECKS = (check_consent_denied, check_gave_up, check_no_session, check_prompt_login, check_max_age, check_id_token_hint, check_identity_level,
           check_authentication_strength, check_consent)
 
 
