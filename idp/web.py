@@ -27,6 +27,9 @@ def init_app(app):
     # Times are stored as naive UTC and shown in the person's language and zone.
     app.jinja_env.filters["datetime"] = lambda value: format_datetime(value, "short")
     app.jinja_env.filters["device"] = describe_device
+    from .trust.service import EVIDENCE_METHODS, LEVEL_NAMES
+
+    app.jinja_env.globals.update(level_names=LEVEL_NAMES, evidence_methods=EVIDENCE_METHODS)
 
     @app.context_processor
     def language_switch():

@@ -36,9 +36,11 @@ LOGIN, ALONE, REAUTH, STEP_UP = "login", "alone", "reauth", "step_up"
 # Purposes that prove a factor for the session that is already logged in.
 SAME_SESSION = (REAUTH, STEP_UP)
 
-TITLES = {LOGIN: _l("Confirm your login"), ALONE: _l("Log in with a key"),
-          REAUTH: _l("Confirm it is you"), STEP_UP: _l("A stronger confirmation is needed")}
-CERTIFICATE_TITLE = _l("Log in with a certificate")
+TITLES = {LOGIN: _l("Confirm your login"), REAUTH: _l("Confirm it is you"),
+          STEP_UP: _l("A stronger confirmation is needed"),
+          # A login by one method alone is named after the method.
+          (ALONE, "passkey"): _l("Log in with a key"),
+          (ALONE, "certificate"): _l("Log in with a certificate")}
 TOO_WEAK = _l("This confirmation is not strong enough for the service. Choose another way.")
 
 
@@ -120,8 +122,8 @@ def verify(fid):
     save_flow(flow)
     return render_template(
         "factor.html", flow=flow, form=form, kind=kind, method=method, notice=notice,
-        title=CERTIFICATE_TITLE if (flow.data["purpose"], kind) == (ALONE, "certificate")
-        else TITLES[flow.data["purpose"]], purpose=flow.data["purpose"],
+        title=TITLES.get(flow.data["purpose"]) or TITLES[flow.data["purpose"], kind],
+        purpose=flow.data["purpose"],
         others=[METHODS[k] for k in kinds if k != kind], user=user,
         cancel=_cancel_url(flow), **context), status
 

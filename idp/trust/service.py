@@ -5,7 +5,7 @@ one account at substantial or above."""
 import hashlib
 import hmac
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 
 from flask import current_app
@@ -17,6 +17,7 @@ from .. import audit
 from ..accounts.models import User
 from ..extensions import db
 from ..timeutil import utcnow
+from .cards import names_match
 from .levels import HIGH, RANK
 from .models import IdentityEvidence, IdKey
 
@@ -79,6 +80,13 @@ def person_problem(user, person, level):
     return None
 
 
+def names_differ(user, given_name, family_name):
+    """Whether the account already carries a name that is not this one
+    (remote evidence must be the account holder's own)."""
+    return bool(user.given_name) and not names_match(
+        f"{user.given_name} {user.family_name or ''}", f"{given_name} {family_name}")
+
+
 def _held_elsewhere(person, other_than):
     """Whether another account is this person's: by a vouched-for tax number;
     and for a typed one, also by the number typed into its evidence (a
@@ -139,7 +147,10 @@ def announce(user, level):
                           level=LEVEL_NAMES[level]))
 
 
+# How pages name levels and the ways they were reached.
 LEVEL_NAMES = {"low": _l("low"), "substantial": _l("substantial"), "high": _l("high")}
+EVIDENCE_METHODS = {"certificate": _l("certificate"), "card": _l("bank card"),
+                    "branch": _l("branch")}
 
 
 # Evidence details safe for the audit log (no document or card numbers).
@@ -186,8 +197,6 @@ OWN_ACCOUNT = _l("You cannot raise the trust level of your own account. Another 
 def officer_problem(officer, user, person=None):
     """Why ``officer`` may not raise ``user``'s account (for ``person``), or
     None. Not their own account, nor one in their own name."""
-    from .cards import names_match
-
     if not officer.is_officer:
         return _l("Only branch officers may do this.")
     if officer.id == user.id:
@@ -210,8 +219,7 @@ def issue_id_key(officer, user, person, document, ip=None):
     for old in _live_keys(user.id):
         old.used_at = now
     key = "".join(secrets.choice(ID_KEY_ALPHABET) for _ in range(ID_KEY_LENGTH))
-    person = Person(person.given_name, person.family_name, person.birthdate,
-                    person.tax_number, tax_verified=True)  # the officer saw the document
+    person = replace(person, tax_verified=True)  # the officer saw the document
     row = IdKey(user_id=user.id, key_hash=_hash(key), officer_id=officer.id,
                 evidence={"person": person.as_dict(), "document": document,
                           "officer": officer.email},

@@ -17,8 +17,8 @@ from ..authn.methods.certificate import name_problem, presented
 from . import cards
 from .forms import CardForm, CertificateForm, IdKeyForm
 from .levels import HIGH, RANK, SUBSTANTIAL
-from .service import (LEVEL_NAMES, Person, TrustError, evidence_of, raise_trust_level,
-                      redeem_id_key)
+from .service import (LEVEL_NAMES, Person, TrustError, evidence_of, names_differ,
+                      raise_trust_level, redeem_id_key)
 
 bp = Blueprint("trust", __name__)
 
@@ -39,7 +39,7 @@ def _pending():
     return iid, load_interaction(iid)
 
 
-def _done(login, iid, interaction, level):
+def _done(iid, interaction, level):
     flash(RAISED % {"level": LEVEL_NAMES[level]}, "success")
     if interaction is not None:
         return continue_to_rp(iid, interaction)
@@ -60,7 +60,7 @@ def _trust_page(login, iid, interaction, form, status=200):
     return render_template(
         "trust.html", user=login.user, iid=iid, interaction=interaction, required=required,
         reached=bool(required) and RANK[login.user.trust_level] >= RANK[required],
-        level_names=LEVEL_NAMES, evidence=evidence_of(login.user_id), form=form,
+        evidence=evidence_of(login.user_id), form=form,
         card_gateway=cards.card_gateway(current_app)), status
 
 
@@ -78,7 +78,7 @@ def id_key():
             # An ID key is proof of the person: adding a passkey right after
             # needs no further confirmation.
             session["verified_at"] = session["id_key_at"] = int(time.time())
-            return _done(login, iid, interaction, HIGH)
+            return _done(iid, interaction, HIGH)
     return _trust_page(login, iid, interaction, form, 400)
 
 
@@ -94,7 +94,8 @@ def card():
                           "birthdate": user.birthdate, "tax_number": user.tax_number}
                     if request.method == "GET" else None)
     status = 200
-    if form.validate_on_submit() and _account_name_problem(user, form.person()):
+    if form.validate_on_submit() and names_differ(user, form.given_name.data.strip(),
+                                                  form.family_name.data.strip()):
         form.given_name.errors = [CARD_NAME_MISMATCH]
         status = 400
     elif form.validate_on_submit():
@@ -110,7 +111,7 @@ def card():
         else:
             outcome = _card_outcome(user, person, check)
             if outcome is None:
-                return _done(login, iid, interaction, SUBSTANTIAL)
+                return _done(iid, interaction, SUBSTANTIAL)
             form.number.errors = [outcome]
             status = 400
     elif request.method == "POST":
@@ -118,13 +119,6 @@ def card():
     form.number.data = form.cvc.data = None  # never shown back
     return render_template("trust_card.html", form=form, iid=iid, gateway=gateway,
                            test_cards=cards.SANDBOX_CARDS if gateway.sandbox else None), status
-
-
-def _account_name_problem(user, person):
-    """A name already on the account must be the one the card is checked for."""
-    return bool(user.given_name) and not cards.names_match(
-        f"{user.given_name} {user.family_name or ''}",
-        f"{person.given_name} {person.family_name}")
 
 
 def _card_outcome(user, person, check):
@@ -167,7 +161,7 @@ def certificate():
             except TrustError as error:
                 problem = error.message
             else:
-                return _done(login, iid, interaction, SUBSTANTIAL)
+                return _done(iid, interaction, SUBSTANTIAL)
         status = 400
     elif request.method == "POST":
         status = 400

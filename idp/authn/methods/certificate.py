@@ -10,10 +10,10 @@ from wtforms import HiddenField, StringField, SubmitField
 from wtforms.validators import Length
 
 from ... import audit
-from ...trust import certificates
-from ...trust.cards import names_match
 from ...extensions import db
+from ...trust import certificates
 from ...trust.levels import HIGH
+from ...trust.service import names_differ
 from . import PRINTABLE, POSSESSION, VERIFIED, Method, Outcome, Proof
 from .models import LoginMethod
 
@@ -60,8 +60,7 @@ def name_problem(user, identity):
     """Why this certificate cannot be the account's, by name, or None."""
     if not (identity.given_name and identity.family_name):
         return PROBLEMS["usage"]
-    if user.given_name and not names_match(f"{user.given_name} {user.family_name or ''}",
-                                           f"{identity.given_name} {identity.family_name}"):
+    if names_differ(user, identity.given_name, identity.family_name):
         return NAME_MISMATCH
     return None
 
