@@ -93,16 +93,17 @@ def test_certificate_steps_up_a_password_login(client, flow, rp, ana_with_certif
     assert claims["acr"] == HIGH and claims["amr"] == ["pwd", "swk", "mfa"]
 
 
-@pytest.mark.parametrize("bad", ["expired", "revoked", "untrusted", "without_client_auth"])
-def test_bad_certificates_do_not_log_in(client, pki, ana_with_certificate, bad):
+@pytest.mark.parametrize("bad, reason", [("expired", "expired"), ("revoked", "revoked"),
+                                         ("untrusted", "untrusted"),
+                                         ("without_client_auth", "usage")])
+def test_bad_certificates_do_not_log_in(client, pki, ana_with_certificate, bad, reason):
     pem = getattr(pki, bad)()
     response = log_in_with(client, pem)
     assert response.status_code == 400
     assert client.get("/").status_code == 302  # not logged in
     events = db.session.execute(db.select(AuditEvent).filter_by(
         event="certificate_rejected")).scalars().all()
-    assert events and events[-1].details["reason"] in {
-        "expired", "revoked", "untrusted", "usage"}
+    assert events and events[-1].details["reason"] == reason
 
 
 def test_the_bound_certificate_is_refused_once_revoked(client, pki, ana, ana_with_certificate):
@@ -120,8 +121,7 @@ def test_an_unknown_certificate_does_not_log_in(client, pki, ana_with_certificat
     other = pki.person("Bojan", "Kranjc", "42098742")
     response = log_in_with(client, other)
     assert response.status_code == 400
-    assert "ni registrirano" in response.get_data(as_text=True) or \
-        "not registered" in response.get_data(as_text=True)
+    assert "ni registrirano" in response.get_data(as_text=True)
 
 
 def test_no_certificate_presented(client, pki, ana_with_certificate):
