@@ -6,7 +6,7 @@ import hmac
 from datetime import datetime
 
 from authlib.oauth2.rfc6749 import ClientMixin, scope_to_list
-from sqlalchemy import JSON, ForeignKey, String
+from sqlalchemy import JSON, ForeignKey, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..extensions import db
@@ -34,11 +34,32 @@ class OAuthClient(db.Model, ClientMixin):
     min_acr: Mapped[str | None] = mapped_column(String(64))
     first_party: Mapped[bool] = mapped_column(default=False)  # no consent screen
     id_token_signed_response_alg: Mapped[str] = mapped_column(String(10), default="RS256")
+    # FAPI 2.0 pieces (``client_auth.py``, ``par.py``, ``dpop.py``, ``profiles.py``).
+    # None: "none" for public clients, a secret method (basic or post) otherwise.
+    token_endpoint_auth_method: Mapped[str | None] = mapped_column(String(32))
+    jwks: Mapped[dict | None] = mapped_column(JSON)  # public keys for private_key_jwt
+    jwks_uri: Mapped[str | None] = mapped_column(String(2048))
+    require_pushed_authorization_requests: Mapped[bool] = mapped_column(
+        default=False, server_default=false())
+    dpop_bound_access_tokens: Mapped[bool] = mapped_column(default=False,
+                                                           server_default=false())
+    profile: Mapped[str | None] = mapped_column(String(16))  # "fapi2" or None
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     @property
     def public(self):
         return self.secret_digest is None
+
+    @property
+    def auth_method(self):
+        """The registered client authentication method (RFC 7591 names)."""
+        if self.token_endpoint_auth_method:
+            return self.token_endpoint_auth_method
+        return "none" if self.public else "client_secret_basic"
+
+    @property
+    def fapi2(self):
+        return self.profile == "fapi2"
 
     @property
     def client_metadata(self):
@@ -49,8 +70,11 @@ class OAuthClient(db.Model, ClientMixin):
             "grant_types": self.grant_types,
             "response_types": ["code"],
             "scope": self.scope,
-            "token_endpoint_auth_method": "none" if self.public else "client_secret_basic",
+            "token_endpoint_auth_method": self.auth_method,
             "id_token_signed_response_alg": self.id_token_signed_response_alg,
+            "require_pushed_authorization_requests":
+                self.require_pushed_authorization_requests,
+            "dpop_bound_access_tokens": self.dpop_bound_access_tokens,
         }
 
     # Authlib's ClientMixin
@@ -74,9 +98,9 @@ class OAuthClient(db.Model, ClientMixin):
         return hmac.compare_digest(self.secret_digest, digest(client_secret))
 
     def check_endpoint_auth_method(self, method, endpoint):
-        if self.public:
-            return method == "none"
-        return method in SECRET_METHODS
+        if self.auth_method in SECRET_METHODS:
+            return method in SECRET_METHODS
+        return method == self.auth_method
 
     def check_response_type(self, response_type):
         return response_type == "code"
