@@ -13,11 +13,12 @@ from ..accounts.service import AccountError, find_by_email, normalise_email, nor
 from ..authn.factors import require_recent_auth
 from ..authn.views import current_login, log_out_current
 from ..flows import codes
-from ..flows.common import (CODE_MESSAGES, PASSWORD_RULE, flow_expired, mask_email, mask_phone,
-                            password_errors, resend_refusal, send_code, send_code_limited,
+from ..flows.common import (CODE_MESSAGES, PASSWORD_CHECK, PASSWORD_RULE, flow_expired,
+                            mask_email, mask_phone, resend_refusal, send_code, send_code_limited,
                             undelivered_message)
 from ..flows.forms import CsrfForm, EmailCodeForm, SmsCodeForm
 from ..flows.state import begin_flow, end_flow, load_flow, save_flow
+from ..problems import validate_all
 from .forms import ConfirmForm, EmailChangeForm, PasswordChangeForm, PhoneChangeForm
 
 bp = Blueprint("account", __name__)
@@ -39,7 +40,7 @@ CONTACT_MESSAGES = {
 def password():
     login = current_login()
     form = PasswordChangeForm()
-    if form.validate_on_submit() and password_errors(form):
+    if validate_all(form, PASSWORD_CHECK):
         changes.change_password(login.user, form.password.data, login, ip=request.remote_addr,
                                 what=_l("Your password was changed."))
         flash(_l("Your password is changed. Other devices were logged out."), "success")

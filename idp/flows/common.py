@@ -43,12 +43,18 @@ TOO_MANY_SENDS = _l("Too many codes have been requested. Try again in an hour.")
 
 
 def password_errors(form):
-    """Put the rule's verdict on the two password fields; True when acceptable."""
+    """Put the rule's verdict on the two password fields; True when acceptable.
+    A repeat field that already says what is wrong (empty) keeps its message."""
     problems = passwords.password_problems(form.password.data or "",
                                            form.password_repeat.data or "")
     form.password.errors = [PASSWORD_MESSAGES[p] for p in problems if p in PASSWORD_MESSAGES]
-    form.password_repeat.errors = [MISMATCH] if "mismatch" in problems else []
+    if not form.password_repeat.errors:
+        form.password_repeat.errors = [MISMATCH] if "mismatch" in problems else []
     return not problems
+
+
+# For ``problems.validate_all``: the rule, once the password itself was typed.
+PASSWORD_CHECK = (("password",), password_errors)
 
 
 def send_code(flow, channel, target, kind=None, lang=None, **context):

@@ -23,16 +23,27 @@ def region_choices():
             for r in [DEFAULT_REGION, *rest]]
 
 
-class NewPasswordForm(FlaskForm):
-    password = PasswordField(_l("Password"), validators=[
+def _password():
+    return PasswordField(_l("Password"), validators=[
         DataRequired(_l("Enter a password.")), Length(max=1024)])
-    password_repeat = PasswordField(_l("Repeat the password"), validators=[
+
+
+def _password_repeat():
+    return PasswordField(_l("Repeat the password"), validators=[
         DataRequired(_l("Enter the password again.")), Length(max=1024)])
 
 
-class DetailsForm(NewPasswordForm):
+class NewPasswordForm(FlaskForm):
+    password = _password()
+    password_repeat = _password_repeat()
+
+
+class DetailsForm(FlaskForm):
+    # Fields in the page's order: the error summary lists problems in it.
     email = EmailField(_l("E-mail"), validators=[
         DataRequired(_l("Enter your e-mail address.")), Length(max=254)])
+    password = _password()
+    password_repeat = _password_repeat()
     phone_region = SelectField(_l("Country"), default=DEFAULT_REGION)
     phone = TelField(_l("Mobile phone number"), validators=[
         DataRequired(_l("Enter your mobile phone number.")), Length(max=32)])

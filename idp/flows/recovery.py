@@ -15,10 +15,11 @@ from ..accounts.service import AccountError, check_puk, reset_password_with_puk
 from ..delivery import DeliveryError, send_email
 from ..extensions import db
 from ..oauth.authorize import load_interaction
+from ..problems import validate_all
 from ..timeutil import utcnow
 from . import codes
-from .common import (CODE_MESSAGES, PASSWORD_RULE, flow_at, flow_expired, mask_phone,
-                     password_errors, resend_refusal, send_code, send_code_limited,
+from .common import (CODE_MESSAGES, PASSWORD_CHECK, PASSWORD_RULE, flow_at, flow_expired,
+                     mask_phone, resend_refusal, send_code, send_code_limited,
                      undelivered_message)
 from .forms import CsrfForm, NewPasswordForm, PukAcknowledgementForm, PukForm, SmsCodeForm
 from .state import begin_flow, end_flow, load_flow, save_flow
@@ -134,7 +135,7 @@ def password(fid):
     if response is not None:
         return response
     form = NewPasswordForm()
-    if form.validate_on_submit() and password_errors(form):
+    if validate_all(form, PASSWORD_CHECK):
         try:
             new_puk = reset_password_with_puk(user, form.password.data, ip=request.remote_addr)
         except AccountError:  # a parallel submit of this flow won

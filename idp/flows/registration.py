@@ -19,10 +19,11 @@ from ..authn import PASSWORD_AMR, SMS_AMR
 from ..authn.views import continue_to_rp, current_login, establish_login
 from ..extensions import db
 from ..oauth.authorize import attach_login, deny_interaction, load_interaction
+from ..problems import validate_all
 from ..trust.levels import SUBSTANTIAL
 from . import codes
-from .common import (CODE_MESSAGES, PASSWORD_RULE, TOO_MANY_SENDS, flow_at, flow_expired,
-                     mask_email, mask_phone, password_errors, resend_refusal, send_code,
+from .common import (CODE_MESSAGES, PASSWORD_CHECK, PASSWORD_RULE, TOO_MANY_SENDS, flow_at,
+                     flow_expired, mask_email, mask_phone, resend_refusal, send_code,
                      send_code_limited, undelivered_message)
 from .forms import (ChoiceForm, CsrfForm, DetailsForm, EmailCodeForm, PukAcknowledgementForm,
                     SmsCodeForm)
@@ -84,17 +85,22 @@ def details():
     if request.method == "GET":
         form.interaction.data = iid
     status = 200
-    if form.validate_on_submit():
-        checked = check_details(form.email.data, form.phone_region.data, form.phone.data)
-        for name, messages in checked.errors.items():
-            form[name].errors = messages
-        password_ok = password_errors(form)
-        if not checked.errors and password_ok:
-            if not codes.allow_send(request.remote_addr, checked.email):
-                form.email.errors = [TOO_MANY_SENDS]
-                status = 429
-            else:
-                return _begin(checked, form.password.data, iid)
+    checked = Details()
+
+    def contact(form):
+        found = check_details(form.email.data or "", form.phone_region.data, form.phone.data)
+        checked.email, checked.phone = found.email, found.phone
+        for name, messages in found.errors.items():
+            if not form[name].errors:  # "enter your number" says enough
+                form[name].errors = messages
+
+    # Every problem at once: the fields' own checks, the address and number, the rule.
+    if validate_all(form, ((), contact), PASSWORD_CHECK):
+        if not codes.allow_send(request.remote_addr, checked.email):
+            form.email.errors = [TOO_MANY_SENDS]
+            status = 429
+        else:
+            return _begin(checked, form.password.data, iid)
     if form.errors and status == 200:
         status = 400
     return render_template("register_details.html", form=form, iid=iid, interaction=interaction,

@@ -14,6 +14,7 @@ from flask_babel import lazy_gettext as _l
 from .. import audit
 from ..authn.views import continue_to_rp, require_login
 from ..authn.methods.certificate import name_problem, presented
+from ..problems import validate_all
 from . import cards
 from .forms import CardForm, CertificateForm, IdKeyForm
 from .levels import HIGH, RANK, SUBSTANTIAL
@@ -94,11 +95,12 @@ def card():
                           "birthdate": user.birthdate, "tax_number": user.tax_number}
                     if request.method == "GET" else None)
     status = 200
-    if form.validate_on_submit() and names_differ(user, form.given_name.data.strip(),
-                                                  form.family_name.data.strip()):
-        form.given_name.errors = [CARD_NAME_MISMATCH]
-        status = 400
-    elif form.validate_on_submit():
+
+    def account_name(form):
+        if names_differ(user, form.given_name.data.strip(), form.family_name.data.strip()):
+            form.given_name.errors = [CARD_NAME_MISMATCH]
+
+    if validate_all(form, (("given_name", "family_name"), account_name)):
         person = form.person()
         number = cards.normalise_card_number(form.number.data)
         try:
@@ -147,10 +149,13 @@ def certificate():
                                  "tax_number": identity.tax_number if identity else None}
                            if request.method == "GET" else None)
     status = 200 if problem is None else 400
-    if identity and form.validate_on_submit():
+
+    def certificate_tax_number(form):
         if identity.tax_number and form.tax_number.data != identity.tax_number:
             form.tax_number.errors = [_l("The tax number must be the one on the certificate.")]
-        else:
+
+    if identity and form.is_submitted():
+        if validate_all(form, (("tax_number",), certificate_tax_number)):
             person = Person(identity.given_name, identity.family_name, form.birthdate.data,
                             form.tax_number.data, tax_verified=bool(identity.tax_number))
             try:
