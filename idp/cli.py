@@ -77,15 +77,21 @@ clients = AppGroup("clients", help="Register and manage relying parties.")
 @click.option("--first-party", is_flag=True, help="Trusted client: no consent screen.")
 @click.option("--id-token-alg", default="RS256", type=click.Choice(client_service.ID_TOKEN_ALGS))
 @click.option("--client-id", default=None, help="Choose the client_id (default: random).")
+@click.option("--backchannel-logout-uri", default=None,
+              help="Where logout tokens are POSTed when a session ends (Back-Channel Logout).")
+@click.option("--backchannel-logout-session-required", is_flag=True,
+              help="The client needs the sid claim in logout tokens (always sent).")
 @click.option("--json", "as_json", is_flag=True)
 def clients_create(name, redirect_uris, post_logout_uris, public, scope, min_acr, grant_types,
-                   first_party, id_token_alg, client_id, as_json):
+                   first_party, id_token_alg, client_id, as_json, backchannel_logout_uri=None,
+                   backchannel_logout_session_required=False):
     """Register a client. The secret is shown once."""
     try:
         client, secret = client_service.create_client(
             name, redirect_uris, post_logout_uris, public=public, scope=scope, min_acr=min_acr,
             grant_types=grant_types or None, first_party=first_party, id_token_alg=id_token_alg,
-            client_id=client_id, actor=OPERATOR)
+            client_id=client_id, actor=OPERATOR, backchannel_logout_uri=backchannel_logout_uri,
+            backchannel_logout_session_required=backchannel_logout_session_required)
     except client_service.ClientError as exc:
         _fail(str(exc))
     human = f"Created client {client.name!r}\n  client_id:     {client.client_id}\n"

@@ -69,6 +69,13 @@ DEFAULTS = {
     "CARD_GATEWAY_TIMEOUT": 10,
     "CARD_CHECK_LIMIT": "5 per day",  # card checks per account
     "RATELIMIT_ENABLED": True,
+    # OpenID Connect Back-Channel Logout: seconds to wait for an RP, tries in all,
+    # and the pause before the first retry (doubled before each next one).
+    "BACKCHANNEL_LOGOUT_TIMEOUT": 5,
+    "BACKCHANNEL_LOGOUT_ATTEMPTS": 3,
+    "BACKCHANNEL_LOGOUT_RETRY_DELAY": 2,
+    # Dynamic client registration: default life of an initial access token (seconds).
+    "REGISTRATION_TOKEN_TTL": 7 * 24 * 3600,
     # How long a process may use a client's or account's row before reading it again.
     "CACHE_SECONDS": 5,
     # Number of reverse proxies in front of us whose X-Forwarded-* we trust.

@@ -84,6 +84,10 @@ def end_session(login, reason, ip=None, revoke_tokens=True):
             revoke_session_tokens(login.public_id)
         audit.record("logout", user_id=login.user_id, ip=ip, commit=False, reason=reason)
         db.session.commit()
+        if revoke_tokens:  # the person is logged out: tell the clients of the session
+            from ..oauth.backchannel import session_ended
+
+            session_ended(login.public_id, login.user_id, login.user.sub)
 
 
 def end_user_sessions(user_id, reason, ip=None):

@@ -40,7 +40,8 @@ def _min_acr(value):
 
 def create_client(name, redirect_uris=(), post_logout_redirect_uris=(), public=False,
                   scope=None, min_acr=None, grant_types=None, first_party=False,
-                  id_token_alg="RS256", client_id=None, actor="operator"):
+                  id_token_alg="RS256", client_id=None, actor="operator",
+                  backchannel_logout_uri=None, backchannel_logout_session_required=False):
     """Register a client; returns ``(client, secret)`` (secret None for public clients).
 
     The secret is shown once: only its SHA-256 digest is stored."""
@@ -68,6 +69,9 @@ def create_client(name, redirect_uris=(), post_logout_redirect_uris=(), public=F
         post_logout_redirect_uris=[_check_uri(u) for u in post_logout_redirect_uris],
         grant_types=grant_types, scope=scope, min_acr=_min_acr(min_acr),
         first_party=first_party, id_token_signed_response_alg=id_token_alg,
+        backchannel_logout_uri=_check_uri(backchannel_logout_uri) if backchannel_logout_uri
+        else None,
+        backchannel_logout_session_required=bool(backchannel_logout_session_required),
     )
     db.session.add(client)
     audit.record("client_created", actor=actor, commit=False, client_id=client_id)
@@ -117,6 +121,8 @@ def describe(client, secret=None):
         "grant_types": client.grant_types, "scope": client.scope, "min_acr": client.min_acr,
         "first_party": client.first_party,
         "id_token_signed_response_alg": client.id_token_signed_response_alg,
+        "backchannel_logout_uri": client.backchannel_logout_uri,
+        "backchannel_logout_session_required": client.backchannel_logout_session_required,
     }
     if secret:
         data["client_secret"] = secret

@@ -44,6 +44,14 @@ class OAuthClient(db.Model, ClientMixin):
     dpop_bound_access_tokens: Mapped[bool] = mapped_column(default=False,
                                                            server_default=false())
     profile: Mapped[str | None] = mapped_column(String(16))  # "fapi2" or None
+    # OpenID Connect Back-Channel Logout 1.0 (``backchannel.py``).
+    backchannel_logout_uri: Mapped[str | None] = mapped_column(String(2048))
+    backchannel_logout_session_required: Mapped[bool] = mapped_column(
+        default=False, server_default=false())
+    # RFC 7591/7592 (``registration.py``): set for clients registered over the API.
+    registration_token_digest: Mapped[str | None] = mapped_column(String(64))
+    # Descriptive registration metadata we keep but do not act on (client_uri, contacts, …).
+    extra_metadata: Mapped[dict | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     @property
@@ -158,3 +166,18 @@ class Consent(db.Model):
     granted_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     __table_args__ = (db.UniqueConstraint("user_id", "client_id"),)
+
+
+class InitialAccessToken(db.Model):
+    """An operator's permission to register clients at the registration
+    endpoint (RFC 7591 3): stored as a digest, expiring, with a use count."""
+
+    __tablename__ = "initial_access_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_digest: Mapped[str] = mapped_column(String(64), unique=True)
+    uses_left: Mapped[int] = mapped_column()
+    expires_at: Mapped[datetime] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str | None] = mapped_column(String(128))
+    first_party: Mapped[bool] = mapped_column(default=False, server_default=false())

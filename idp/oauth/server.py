@@ -22,7 +22,7 @@ from flask import request as flask_request
 from werkzeug.datastructures import CombinedMultiDict, MultiDict
 
 from ..timeutil import epoch
-from . import grants, lookups
+from . import backchannel, grants, lookups
 from .claims import SCOPES_SUPPORTED, user_claims
 from .lookups import query_client, query_user
 from .tokens import (AccessToken, query_access_token, query_refresh_token, revoke_access_token,
@@ -215,6 +215,7 @@ def init_app(app):
     app.config["OAUTH2_ACCESS_TOKEN_GENERATOR"] = new_token
     app.config["OAUTH2_REFRESH_TOKEN_GENERATOR"] = new_token
     lookups.init_app(app)
+    backchannel.init_app(app)
     app.config["OAUTH2_SCOPES_SUPPORTED"] = SCOPES_SUPPORTED
     server = AuthorizationServer()
     server.init_app(app, query_client=query_client, save_token=save_token)

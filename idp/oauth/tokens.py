@@ -16,6 +16,7 @@ from flask import current_app
 from ..extensions import db, store
 from ..store import get_json, set_json
 from ..timeutil import utcnow
+from . import backchannel
 from .lookups import query_client, query_user
 from .models import RefreshToken, digest
 
@@ -81,6 +82,7 @@ def save_token(token, request):
     store().sadd("fam:" + context["family"], key, cfg["ACCESS_TOKEN_TTL"])
     if context.get("sid"):
         store().sadd("sid:" + context["sid"], context["family"], cfg["ACCESS_TOKEN_TTL"])
+        backchannel.remember_client(context["sid"], client.client_id)
     if token.get("refresh_token"):
         # A plain INSERT in the grant's transaction: the ORM's unit of work would
         # cost more than the rest of the code exchange.

@@ -65,6 +65,8 @@ def discovery_document(issuer):
         "ui_locales_supported": ["sl", "en"],
         "claims_locales_supported": ["sl", "en"],
         "authorization_response_iss_parameter_supported": True,
+        "backchannel_logout_supported": True,
+        "backchannel_logout_session_supported": True,
     }
 
 
