@@ -7,14 +7,6 @@ from flask import Flask
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
-# Pages where a person types a password, code or PUK: one per-IP limit for all.
-TYPED_SECRET_ENDPOINTS = ("authn.login", "register.details", "register.email", "register.phone",
-                          "register.resend", "recover.start", "recover.sms", "recover.resend",
-                          "recover.password", "factor.verify", "methods.enrol",
-                          "account.confirm", "account.resend", "account.password",
-                          "trust.id_key", "trust.card", "trust.certificate")
-
-
 def create_app(test_config=None):
     """The application factory: settings, extensions, keys, blueprints, errors."""
     app = Flask(
@@ -81,16 +73,9 @@ def _tune_sqlite(app):
 
 
 def _init_keys(app):
-    from .signing import KeyRing
+    from . import signing
 
-    keys_dir = app.config["KEYS_DIR"]
-    if not os.path.isabs(keys_dir):
-        keys_dir = os.path.join(os.getcwd(), keys_dir)
-    # A retired key is published for as long as a token it signed may live.
-    retire_after = max(app.config["ID_TOKEN_TTL"], app.config["ACCESS_TOKEN_TTL"]) + 60
-    keyring = KeyRing(keys_dir, retire_after, keep_for=app.config["SESSION_TTL"])
-    keyring.ensure()  # generated on first start
-    app.extensions["idp_keys"] = keyring
+    signing.init_app(app)  # the cluster's key ring, in the database
 
 
 def _init_blueprints(app):
@@ -103,6 +88,7 @@ def _init_blueprints(app):
     from .oauth import views as oauth_views
     from .trust import officer
     from .trust import views as trust_views
+    from .trust.wallet import views as wallet_views
 
     oauth_server.init_app(app)
     app.register_blueprint(authn_views.bp)
@@ -115,19 +101,24 @@ def _init_blueprints(app):
     app.register_blueprint(recovery.bp)
     app.register_blueprint(trust_views.bp)
     app.register_blueprint(officer.bp)
+    app.register_blueprint(wallet_views.bp)
     _init_rate_limits(app)
 
 
 def _init_rate_limits(app):
-    """Per-IP limits on what people type (one limiter per app, Redis-backed when set)."""
+    """Per-IP limits on what people type (one limiter per app, Redis-backed
+    when set), on the same engine and storage as every other counter."""
+    from flask import request
     from flask_limiter import Limiter
-    from flask_limiter.util import get_remote_address
 
-    limiter = Limiter(key_func=get_remote_address, app=app)
+    from . import ratelimits
+
+    ratelimits.init_app(app)
+    limiter = Limiter(key_func=lambda: ratelimits.ip_key(request.remote_addr), app=app)
     app.extensions["idp_limiter"] = limiter  # the decorator holds it only weakly
     typed = limiter.shared_limit(lambda: app.config["LOGIN_RATE_LIMIT"], scope="typed",
                                  methods=["POST"])
-    for endpoint in TYPED_SECRET_ENDPOINTS:
+    for endpoint in ratelimits.TYPED_ENDPOINTS:
         app.view_functions[endpoint] = typed(app.view_functions[endpoint])
     # Card checks also per account, so the page is no card-testing oracle.
     per_account = limiter.limit(lambda: app.config["CARD_CHECK_LIMIT"], key_func=_account_key,
@@ -138,7 +129,9 @@ def _init_rate_limits(app):
 def _account_key():
     from flask import request
 
+    from . import ratelimits
     from .authn.views import current_login
 
     login = current_login()
-    return f"account:{login.user_id}" if login else request.remote_addr
+    return ratelimits.account_key(login.user_id) if login else ratelimits.ip_key(
+        request.remote_addr)

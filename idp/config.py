@@ -30,7 +30,10 @@ DEFAULTS = {
     "SMS_GATEWAY_URL": None,
     "SMS_GATEWAY_TOKEN": None,  # sent as "Authorization: Bearer <token>"
     "SMS_TIMEOUT": 10,  # seconds
-    "KEYS_DIR": "keys",
+    "KEYS_DIR": "keys",  # a former on-disk key ring, imported once by ``idp init``
+    # Secrets that seal the private signing keys in the database: the first seals,
+    # all open (a JSON list or comma-separated). Default: one kept in instance/.
+    "KEY_ENCRYPTION_KEYS": None,
     # Lifetimes in seconds.
     "CODE_TTL": 60,
     "ACCESS_TOKEN_TTL": 600,
@@ -45,8 +48,12 @@ DEFAULTS = {
     "RESEND_COOLDOWN": 60,
     "SENDS_PER_ADDRESS_PER_HOUR": 5,
     "SENDS_PER_IP_PER_HOUR": 30,
-    # Wrong PUKs before the PUK route is locked (a branch visit unlocks it).
+    # Wrong PUKs before the PUK route is locked; the lock lasts PUK_LOCK_SECONDS,
+    # doubling with every further wrong PUK up to PUK_LOCK_MAX_SECONDS (a branch
+    # officer can lift it at once).
     "PUK_MAX_FAILURES": 5,
+    "PUK_LOCK_SECONDS": 900,
+    "PUK_LOCK_MAX_SECONDS": 24 * 3600,
     # Password guessing: per-account lock-out and per-IP rate limit.
     "LOGIN_MAX_FAILURES": 5,
     "LOGIN_LOCKOUT_SECONDS": 900,
@@ -76,11 +83,40 @@ DEFAULTS = {
     "BACKCHANNEL_LOGOUT_RETRY_DELAY": 2,
     # Dynamic client registration: default life of an initial access token (seconds).
     "REGISTRATION_TOKEN_TTL": 7 * 24 * 3600,
+    # Pushed authorization requests (RFC 9126): required of every client when true
+    # (else per client), and how long a request_uri lives (seconds).
+    "REQUIRE_PAR": False,
+    "PAR_TTL": 60,
+    # DPoP (RFC 9449): require a server nonce (DPoP-Nonce) in proofs at the token
+    # and userinfo endpoints.
+    "DPOP_REQUIRE_NONCE": True,
+    # Resource indicators (RFC 8707): the resource servers (absolute URIs) an access
+    # token may be asked for with ``resource``; the token's audience is then that URI.
+    "RESOURCES": [],
     # How long a process may use a client's or account's row before reading it again.
     "CACHE_SECONDS": 5,
+    # Host names besides the issuer's that requests may name (list or comma-separated).
+    "TRUSTED_HOSTS": None,
+    # The EU Digital Identity Wallet (OpenID4VP 1.0 / HAIP 1.0, see docs/wallet.md):
+    # a folder of PID providers' trust anchors (unset: the wallet is not offered),
+    # the PID types accepted, the verifier's access certificate (leaf first) and key,
+    # its client id prefix (x509_hash or x509_san_dns), how long a request lives,
+    # how long to wait for a status list, and the countries whose PID administrative
+    # number is the tax number (a list or comma-separated).
+    "PID_PROVIDERS_DIR": None,
+    "PID_VCTS": ["urn:eudi:pid:1"],
+    "VERIFIER_CERT_FILE": None,
+    "VERIFIER_KEY_FILE": None,
+    "VERIFIER_CLIENT_ID_PREFIX": "x509_hash",
+    "WALLET_REQUEST_TTL": 300,
+    "PID_STATUS_TIMEOUT": 5,
+    "PID_TAX_NUMBER_COUNTRIES": [],
     # Number of reverse proxies in front of us whose X-Forwarded-* we trust.
     "TRUSTED_PROXIES": 0,
     "LOG_LEVEL": "INFO",
+    "LOG_FORMAT": "text",  # or "json": one object per line, for log collectors
+    # Bearer token that /metrics asks for (unset: /metrics answers 404).
+    "METRICS_TOKEN": None,
 }
 
 LOOPBACK_HOSTS = {"localhost"}
@@ -98,6 +134,13 @@ def load_settings(app, overrides=None):
     parts = urlsplit(cfg["ISSUER"])
     cfg["WEBAUTHN_ORIGIN"] = f"{parts.scheme}://{parts.netloc}"
     cfg["WEBAUTHN_RP_ID"] = cfg.get("WEBAUTHN_RP_ID") or parts.hostname
+    # Requests for any other host are refused (400), so that nothing can be
+    # built from a forged Host or X-Forwarded-Host; IDP_TRUSTED_HOSTS adds names
+    # (for example the one a health probe uses).
+    extra = cfg.get("TRUSTED_HOSTS") or []
+    if isinstance(extra, str):
+        extra = [name.strip() for name in extra.split(",") if name.strip()]
+    cfg["TRUSTED_HOSTS"] = [parts.hostname, *extra]
     os.makedirs(app.instance_path, exist_ok=True)
     if not cfg.get("DATABASE_URL"):
         cfg["DATABASE_URL"] = "sqlite:///" + os.path.join(app.instance_path, "idp.sqlite3")
@@ -107,6 +150,10 @@ def load_settings(app, overrides=None):
     cfg.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": not is_sqlite})
     if not cfg.get("SECRET_KEY"):
         cfg["SECRET_KEY"] = _instance_secret(app.instance_path)
+    cfg["KEY_ENCRYPTION_KEYS"] = secret_list(cfg.get("KEY_ENCRYPTION_KEYS")) or [
+        _instance_secret(app.instance_path, "key_encryption_key")]
+    cfg["KEY_ENCRYPTION_KEYS"] = secret_list(cfg.get("KEY_ENCRYPTION_KEYS")) or [
+        _instance_secret(app.instance_path, "key_encryption_key")]
 
     secure = cfg["ISSUER"].startswith("https://")
     cfg.update(
@@ -158,11 +205,20 @@ def normalise_database_url(url):
     return url
 
 
-def _instance_secret(instance_path):
-    """A development secret kept in instance/ so sessions survive restarts.
+def secret_list(value):
+    """A list of secrets: a JSON list (already parsed) or a comma-separated string."""
+    if isinstance(value, str):
+        value = value.split(",")
+    return [str(v).strip() for v in value or () if str(v).strip()]
 
-    Production sets IDP_SECRET_KEY (the same on every machine)."""
-    path = os.path.join(instance_path, "secret_key")
+
+def _instance_secret(instance_path, name="secret_key"):
+    """A development secret kept in instance/ so sessions (and sealed signing
+    keys) survive restarts.
+
+    Production sets IDP_SECRET_KEY and IDP_KEY_ENCRYPTION_KEYS (the same on every
+    machine)."""
+    path = os.path.join(instance_path, name)
     try:
         with open(path) as fh:
             return fh.read().strip()

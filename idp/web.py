@@ -1,13 +1,14 @@
 """Response hardening shared by every page: security headers and caching."""
 
-from flask import request, url_for
+from flask import current_app, request, url_for
 from flask.sessions import SecureCookieSessionInterface
 from werkzeug.routing import BuildError
 from flask_babel import format_datetime, get_locale
 
 # Machine endpoints: no cookies, so no session to open or sign.
 STATELESS_PATHS = frozenset({"/token", "/userinfo", "/introspect", "/revoke", "/jwks.json",
-                             "/.well-known/openid-configuration"})
+                             "/.well-known/openid-configuration",
+                             "/healthz", "/readyz", "/metrics"})  # idp/ops
 
 
 class SessionInterface(SecureCookieSessionInterface):
@@ -15,6 +16,16 @@ class SessionInterface(SecureCookieSessionInterface):
         if request.path in STATELESS_PATHS:
             return self.null_session_class()
         return super().open_session(app, request)
+
+
+def issuer_url(endpoint, **values):
+    """An absolute URL of one of our pages, built from ``IDP_ISSUER``, never
+    from the request's Host or X-Forwarded-Host (links in e-mails and SMS)."""
+    path = url_for(endpoint, **values)
+    root = request.script_root if request else ""
+    if root and path.startswith(root):
+        path = path[len(root):]
+    return current_app.config["ISSUER"] + path
 
 
 CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "

@@ -282,11 +282,19 @@ def test_a_typed_tax_number_cannot_lock_out_its_owner(client, ana, bor, gateway,
     log_in(client, "bor@example.si")
     assert post_card(client, given_name="Bor", family_name="Kralj").status_code == 302
     assert fresh(bor).tax_number is None
-    # The same typed number is refused for a second card-verified account ...
+    # A claim blocks nobody: Ana's own card check with her number goes through.
     client.post("/logout", data={"csrf_token": token(client)})
     log_in(client, "ana@example.si")
-    assert says(post_card(client), service.TAKEN)
-    # ... but a source that vouches for it (Ana's certificate) wins.
+    assert post_card(client).status_code == 302
+    assert fresh(ana).trust_level == "substantial"
+
+
+def test_a_vouched_for_tax_number_wins_over_a_typed_claim(client, ana, bor, gateway, pki,
+                                                          ana_en):
+    log_in(client, "bor@example.si")
+    assert post_card(client, given_name="Bor", family_name="Kralj").status_code == 302
+    client.post("/logout", data={"csrf_token": token(client)})
+    log_in(client, "ana@example.si")
     response = post_certificate(client, pki.person("Ana", "Novak", TAX))
     assert response.status_code == 302 and fresh(ana).tax_number == TAX
 

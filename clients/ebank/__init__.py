@@ -16,7 +16,7 @@ import requests
 from authlib.integrations.flask_client import OAuth, OAuthError
 from flask import Flask, redirect, render_template, request, session
 
-from . import api, payment
+from . import api, headers, payment
 from .ledger import Ledger
 
 HIGH = api.HIGH
@@ -68,6 +68,7 @@ def create_app(test_config=None):
     if app.config["PAYMENT_MAX_AGE"] is not None:
         app.config["PAYMENT_MAX_AGE"] = int(app.config["PAYMENT_MAX_AGE"])
     app.config["HTTP_TIMEOUT"] = float(app.config["HTTP_TIMEOUT"])
+    headers.init_app(app)
 
     client_id, client_secret = _credentials(app.config)
     oauth = OAuth(app)

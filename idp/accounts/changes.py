@@ -6,7 +6,7 @@ or weakens access. The views check recent authentication before calling."""
 import logging
 
 from flask import current_app
-from flask_babel import lazy_gettext as _l
+from ..i18n import lazy_gettext as _l
 from sqlalchemy.exc import IntegrityError
 
 from .. import audit

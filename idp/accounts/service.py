@@ -5,6 +5,8 @@ Services decide and commit; they take the client IP as an argument rather than
 reading the request."""
 
 import hashlib
+import time
+import unicodedata
 from dataclasses import dataclass
 
 import phonenumbers
@@ -12,10 +14,12 @@ from email_validator import EmailNotValidError, validate_email
 from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
-from .. import audit
+from .. import audit, ratelimits
 from ..authn.sessions import end_user_sessions
 from ..extensions import db, store
-from ..timeutil import utcnow
+from ..ops import metrics
+from ..store import get_json, set_json
+from ..timeutil import epoch, utcnow
 from ..trust.levels import LEVELS, LOW
 from . import passwords
 from .models import User
@@ -31,10 +35,25 @@ class AccountError(ValueError):
 
 
 def normalise_email(raw):
+    """The one spelling of an address that accounts and counters are keyed on.
+
+    NFKC folds compatibility forms (full-width ``ｖ`` is ``v``, a decomposed
+    ``í`` is the composed one) before the address is validated; the domain is
+    IDNA-normalised (``xn--`` and Unicode forms are one), and case is ignored."""
     try:
-        return validate_email(raw.strip(), check_deliverability=False).normalized.lower()
+        text = unicodedata.normalize("NFKC", raw or "").strip()
+        return validate_email(text, check_deliverability=False).normalized.lower()
     except EmailNotValidError as exc:
         raise AccountError("email", str(exc)) from exc
+
+
+def identifier_for(email):
+    """The normalised address, or for text that is no address a folded form of
+    it, so that spelling variants of anything typed count together."""
+    try:
+        return normalise_email(email)
+    except AccountError:
+        return unicodedata.normalize("NFKC", email or "").strip().casefold()
 
 
 MOBILE_TYPES = {phonenumbers.PhoneNumberType.MOBILE,
@@ -104,32 +123,38 @@ class PasswordCheck:
         return self.user is not None
 
 
-def _failure_key(email):
-    # Counted per e-mail typed, known or not, so a lock-out reveals nothing.
-    return "login-fail:" + hashlib.sha256(email.strip().lower().encode()).hexdigest()
+def _failure_keys(email, user=None):
+    # Counted per normalised e-mail, known or not, so a lock-out reveals
+    # nothing, and per account once it is known.
+    keys = [ratelimits.identifier_key(identifier_for(email))]
+    if user is not None:
+        keys.append(ratelimits.account_key(user.id))
+    return keys
 
 
-def login_locked(email):
-    """Whether logins to this e-mail are locked after too many failures."""
-    return int(store().get(_failure_key(email)) or 0) >= current_app.config["LOGIN_MAX_FAILURES"]
+def login_locked(email, user=None):
+    """Whether logins to this e-mail (or account) are locked after too many failures."""
+    return ratelimits.exhausted(ratelimits.LOGIN_FAILURES, *_failure_keys(email, user))
 
 
 def record_login_failure(email, user=None, ip=None, reason="password"):
     """Count a failed password, code or key towards the lock-out; True when
     this failure locks the account. Every factor counts against one limit."""
+    metrics.login_failed(reason)
     cfg = current_app.config
-    count = store().incr(_failure_key(email), cfg["LOGIN_LOCKOUT_SECONDS"])
-    locked = count >= cfg["LOGIN_MAX_FAILURES"]
+    was_locked = login_locked(email, user)
+    locked = ratelimits.charge(ratelimits.LOGIN_FAILURES, *_failure_keys(email, user))
     if user is not None:
         audit.record("login_failed", user_id=user.id, ip=ip, reason=reason)
-        if locked and count == cfg["LOGIN_MAX_FAILURES"]:
+        if locked and not was_locked:
+            metrics.lockout()
             audit.record("account_locked", user_id=user.id, ip=ip,
                          seconds=cfg["LOGIN_LOCKOUT_SECONDS"])
     return locked
 
 
-def clear_login_failures(email):
-    store().delete(_failure_key(email))
+def clear_login_failures(email, user=None):
+    ratelimits.clear(ratelimits.LOGIN_FAILURES, *_failure_keys(email, user))
 
 
 def check_password(email, password, ip=None):
@@ -139,11 +164,12 @@ def check_password(email, password, ip=None):
     account (or the unknown e-mail) is locked for ``LOGIN_LOCKOUT_SECONDS``; a
     right password does not open a locked account. The failures are cleared
     when the whole login succeeds, not at the password."""
-    if login_locked(email):
+    user = find_by_email(email)
+    if login_locked(email, user):
+        # The same answer, and the same time, for the right and a wrong password.
         passwords.burn_time(password)
         return PasswordCheck(locked=True)
 
-    user = find_by_email(email)
     if user is None or not user.active or not user.password_hash:
         passwords.burn_time(password)
         valid = False
@@ -192,40 +218,65 @@ def discard_new_account(user_id, ip=None):
 class PukCheck:
     user: User | None = None
     locked: bool = False
+    # The account whose PUK route this check has just locked (its owner is told).
+    lock_started: User | None = None
 
     @property
     def ok(self):
         return self.user is not None
 
 
+def puk_lock_seconds(failures, limit, first, longest):
+    """How long the PUK route stays locked after ``failures`` wrong PUKs in a
+    row: not at all below ``limit``; then ``first`` seconds, doubling with every
+    further wrong PUK, at most ``longest``. The lock ends by itself, so a
+    stranger who knows an address cannot take its owner's recovery away."""
+    if failures < limit:
+        return 0
+    return min(first * 2 ** min(failures - limit, 32), longest)
+
+
+def puk_locked(failures, locked_at, now, config):
+    """Whether a PUK route with this history is locked at ``now`` (epoch seconds)."""
+    if locked_at is None:
+        return False
+    seconds = puk_lock_seconds(failures, config["PUK_MAX_FAILURES"], config["PUK_LOCK_SECONDS"],
+                               config["PUK_LOCK_MAX_SECONDS"])
+    return now < locked_at + seconds
+
+
 def _unknown_puk_key(email):
-    return "puk-fail:" + hashlib.sha256(email.encode()).hexdigest()
+    return "puk-fail:" + hashlib.sha256(identifier_for(email).encode()).hexdigest()
 
 
 def check_puk(email, typed, ip=None):
-    """Check an e-mail and PUK. Wrong PUKs are counted per account; after
-    ``PUK_MAX_FAILURES`` the PUK route stays locked until a branch officer
-    unlocks it. Unknown e-mails are counted and locked the same way, so the
-    answer never tells whether an address is registered."""
-    limit = current_app.config["PUK_MAX_FAILURES"]
+    """Check an e-mail and PUK. Wrong PUKs are counted per account; from
+    ``PUK_MAX_FAILURES`` on, each one locks the PUK route for a growing time
+    (``puk_lock_seconds``); a branch officer can lift the lock at once. Unknown
+    e-mails are counted and locked the same way (per normalised address), so
+    the answer never tells whether an address is registered."""
+    cfg = current_app.config
+    now = time.time()
     user = find_by_email(email)
     if user is None or not user.active:
-        try:  # the same spelling rules as for accounts, so variants count together
-            canonical = normalise_email(email)
-        except AccountError:
-            canonical = email.strip().lower()
-        key = _unknown_puk_key(canonical)
-        if int(store().get(key) or 0) >= limit:
-            verify_puk(None, typed)
-            return PukCheck(locked=True)
+        key = _unknown_puk_key(email)
+        state = get_json(store(), key) or {"failures": 0, "at": None}
         verify_puk(None, typed)
-        return PukCheck(locked=store().incr(key, 30 * 24 * 3600) >= limit)
-    if user.puk_locked_at is not None:
+        if puk_locked(state["failures"], state["at"], now, cfg):
+            return PukCheck(locked=True)
+        state["failures"] += 1
+        locked = state["failures"] >= cfg["PUK_MAX_FAILURES"]
+        if locked:
+            state["at"] = now
+        set_json(store(), key, state, 30 * 24 * 3600)
+        return PukCheck(locked=locked)
+    locked_at = epoch(user.puk_locked_at) if user.puk_locked_at else None
+    if puk_locked(user.puk_failures, locked_at, now, cfg):
         verify_puk(None, typed)
         return PukCheck(locked=True)
     if verify_puk(user.puk_hash, typed):
-        if user.puk_failures:
-            user.puk_failures = 0
+        if user.puk_failures or user.puk_locked_at:
+            user.puk_failures, user.puk_locked_at = 0, None
             db.session.commit()
         return PukCheck(user=user)
     # Counted in the database, atomically: the lock must outlive any cache.
@@ -233,12 +284,14 @@ def check_puk(email, typed, ip=None):
                        .values(puk_failures=User.puk_failures + 1))
     db.session.refresh(user)
     audit.record("puk_failed", user_id=user.id, ip=ip, commit=False, failures=user.puk_failures)
-    locked = user.puk_failures >= limit
+    locked = user.puk_failures >= cfg["PUK_MAX_FAILURES"]
     if locked:
         user.puk_locked_at = utcnow()
-        audit.record("puk_locked", user_id=user.id, ip=ip, commit=False)
+        seconds = puk_lock_seconds(user.puk_failures, cfg["PUK_MAX_FAILURES"],
+                                   cfg["PUK_LOCK_SECONDS"], cfg["PUK_LOCK_MAX_SECONDS"])
+        audit.record("puk_locked", user_id=user.id, ip=ip, commit=False, seconds=seconds)
     db.session.commit()
-    return PukCheck(locked=locked)
+    return PukCheck(locked=locked, lock_started=user if locked else None)
 
 
 def reset_password_with_puk(user, new_password, ip=None):
@@ -268,5 +321,5 @@ def reset_password_with_puk(user, new_password, ip=None):
     audit.record("puk_issued", user_id=user.id, ip=ip, commit=False, reason="password_reset")
     db.session.commit()
     db.session.refresh(user)
-    store().delete(_failure_key(user.email))
+    clear_login_failures(user.email, user)
     return puk

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 from flask import (Blueprint, current_app, redirect, render_template, request, session,
                    url_for)
-from flask_babel import lazy_gettext as _l
+from ..i18n import lazy_gettext as _l
 
 from .. import audit
 from ..accounts.models import User
@@ -27,7 +27,7 @@ from .methods import (METHODS, Proof, answer_field, combine, mark_used, second_f
                       session_proof, step_up_kinds)
 from .methods.password import LOCKED, PasswordMethod
 from .sessions import step_up_session
-from .views import continue_to_rp, current_login, establish_login, require_login
+from .views import continue_to_rp, current_login, establish_login, renew_login, require_login
 
 bp = Blueprint("factor", __name__)
 
@@ -95,7 +95,7 @@ def verify(fid):
     form = method.form_class()
     notice, status = None, 200
 
-    if user is not None and login_locked(user.email):
+    if user is not None and login_locked(user.email, user):
         end_flow(flow)
         return _locked_page(flow)
     if request.method == "POST" and "resend" in request.form and hasattr(method, "resend"):
@@ -162,16 +162,17 @@ def _finish(flow, outcome, kind):
     purpose = flow.data["purpose"]
     user = db.session.get(User, outcome.user_id or flow.data["user_id"])
     if purpose == REAUTH:
+        renew_login()
         session["verified_at"] = int(time.time())
         audit.record("reauthenticated", user_id=user.id, ip=request.remote_addr,
                      method=kind)
         return redirect(flow.data["next"] or url_for("dashboard.home"))
 
-    if not user.active or login_locked(user.email):
+    if not user.active or login_locked(user.email, user):
         return _locked_page(flow)
     proofs = [Proof.from_dict(p) for p in flow.data["proofs"]] + [outcome.proof]
     amr, strength = combine(proofs)
-    clear_login_failures(user.email)
+    clear_login_failures(user.email, user)
     from ..oauth.authorize import attach_login, load_interaction
 
     interaction = load_interaction(flow.iid)
@@ -179,6 +180,7 @@ def _finish(flow, outcome, kind):
         # Not a fresh login: prompt=login, max_age and id_token_hint still
         # judge the session by its first login.
         step_up_session(current_login(), amr, strength, ip=request.remote_addr)
+        renew_login()
         session["verified_at"] = int(time.time())
         return continue_to_rp(flow.iid, interaction)
     started = establish_login(user, amr, strength)

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from .. import audit
 from ..accounts.models import User
 from ..extensions import db
+from ..ops import metrics
 from ..timeutil import utcnow
 
 
@@ -49,6 +50,7 @@ def start_session(user, amr, strength, ip=None, user_agent=None):
     audit.record("login_succeeded", user_id=user.id, ip=ip, commit=False,
                  amr=list(amr), strength=strength)
     db.session.commit()
+    metrics.login_succeeded(amr)
     return login
 
 
@@ -61,7 +63,20 @@ def step_up_session(login, amr, strength, ip=None):
     audit.record("stepped_up", user_id=login.user_id, ip=ip, commit=False,
                  amr=list(amr), previous=previous, strength=strength)
     db.session.commit()
+    metrics.step_up()
     return login
+
+
+def renew_session_secret(login):
+    """Give a live session a new secret (its cookie value): after a rise in its
+    strength, a cookie captured before must not carry the stronger login.
+    The public ``sid`` stays, so the tokens issued in the session keep working."""
+    new_id = secrets.token_urlsafe(32)
+    db.session.execute(db.update(LoginSession).where(LoginSession.id == login.id)
+                       .values(id=new_id))
+    db.session.commit()
+    db.session.expire_all()
+    return db.session.get(LoginSession, new_id)
 
 
 def load_session(session_id):

@@ -4,7 +4,7 @@ import time
 
 from flask import (Blueprint, abort, current_app, g, redirect, render_template, request, session,
                    url_for)
-from flask_babel import lazy_gettext as _l
+from ..i18n import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import EmailField, HiddenField, PasswordField, SubmitField
 from wtforms.validators import DataRequired, Length
@@ -13,7 +13,7 @@ from ..accounts.service import check_password, clear_login_failures
 from ..trust.levels import LOW
 from . import PASSWORD_AMR
 from .methods.password import LOCKED
-from .sessions import end_session, load_session, start_session
+from .sessions import end_session, load_session, renew_session_secret, start_session
 
 bp = Blueprint("authn", __name__)
 
@@ -67,6 +67,20 @@ def establish_login(user, amr, strength):
     return started
 
 
+def renew_login():
+    """After a rise in the strength of this browser's session (step-up,
+    re-authentication, an ID key redeemed): a new session secret and a new
+    cookie, as a login gets; the old cookie no longer logs anyone in."""
+    login = current_login()
+    if login is None:
+        return None
+    renewed = renew_session_secret(login)
+    _restart_session(**{k: v for k, v in session.items() if k not in ("sid", "csrf_token")})
+    session["sid"] = renewed.id
+    request.environ["idp.login"] = renewed
+    return renewed
+
+
 class LoginForm(FlaskForm):
     email = EmailField(_l("E-mail"), validators=[DataRequired(_l("Enter your e-mail address.")),
                                                 Length(max=254)])
@@ -102,7 +116,7 @@ def login():
             second_step = start_second_factor(result.user, iid if interaction else None)
             if second_step is not None:
                 return second_step
-            clear_login_failures(result.user.email)
+            clear_login_failures(result.user.email, result.user)
             started = establish_login(result.user, [PASSWORD_AMR], LOW)
             if interaction:
                 attach_login(iid, interaction, started)

@@ -6,7 +6,7 @@ import time
 
 from flask import (Blueprint, current_app, flash, make_response, redirect, render_template,
                    request, session, url_for)
-from flask_babel import lazy_gettext as _l
+from ..i18n import lazy_gettext as _l
 
 from ..accounts import changes
 from ..accounts.service import AccountError, find_by_email, normalise_email, normalise_phone
@@ -19,6 +19,7 @@ from ..flows.common import (CODE_MESSAGES, PASSWORD_CHECK, PASSWORD_RULE, flow_e
 from ..flows.forms import CsrfForm, EmailCodeForm, SmsCodeForm
 from ..flows.state import begin_flow, end_flow, load_flow, save_flow
 from ..problems import validate_all
+from ..web import issuer_url
 from .forms import ConfirmForm, EmailChangeForm, PasswordChangeForm, PhoneChangeForm
 
 bp = Blueprint("account", __name__)
@@ -29,7 +30,7 @@ CHANNELS = {"email": "email", "phone": "sms", "delete": "email"}
 TAKEN = _l("Another account uses this address. Nothing was changed.")
 CONTACT_MESSAGES = {
     "email": {"invalid": _l("Enter an e-mail address like name@example.si."),
-              "same": _l("This is your address already."), "taken": TAKEN},
+              "same": _l("This is your address already.")},
     "phone": {"invalid": _l("Enter a mobile phone number, such as 041 123 123."),
               "same": _l("This is your number already.")},
 }
@@ -104,11 +105,11 @@ def _change_contact(kind, form, read):
 
 
 def contact_problem(kind, value, user):
-    """Why ``value`` cannot become the account's e-mail or mobile, or None."""
+    """Why ``value`` cannot become the account's e-mail or mobile, or None.
+    Whether another account uses it is not said here (that would tell anyone
+    logged in which addresses are registered): ``_begin`` tells that owner."""
     if value == getattr(user, kind):
         return "same"
-    if kind == "email" and find_by_email(value) is not None:
-        return "taken"
     return None
 
 
@@ -123,14 +124,28 @@ def delete():
 
 def _begin(field, value):
     login = current_login()
-    flow = begin_flow(KIND, "confirm", field=field, value=value, user_id=login.user_id)
-    send_code_limited(flow, CHANNELS[field], value, kind=_message(field))
+    owner = find_by_email(value) if field == "email" else None
+    flow = begin_flow(KIND, "confirm", field=field, value=value, user_id=login.user_id,
+                      taken=owner is not None and owner.id != login.user_id,
+                      lang=owner.locale if owner is not None else None)
+    send_code_limited(flow, CHANNELS[field], value, kind=_message(flow), **_context(flow))
     save_flow(flow)
     return redirect(url_for("account.confirm", fid=flow.id))
 
 
-def _message(field):
-    return "one_time_password" if CHANNELS[field] == "sms" else "confirmation_code"
+def _message(flow):
+    """An address another account uses gets a notice to its owner instead of a
+    code; the page looks the same either way."""
+    if flow.data.get("taken"):
+        return "address_in_use"
+    return "one_time_password" if CHANNELS[flow.data["field"]] == "sms" else "confirmation_code"
+
+
+def _context(flow):
+    if flow.data.get("taken"):
+        return {"lang": flow.data.get("lang"), "login_url": issuer_url("authn.login"),
+                "recover_url": issuer_url("recover.start")}
+    return {}
 
 
 def _own_flow(fid):
@@ -150,10 +165,12 @@ def confirm(fid):
     field, channel = flow.data["field"], CHANNELS[flow.data["field"]]
     form = EmailCodeForm() if channel == "email" else SmsCodeForm()
     if form.validate_on_submit():
-        check = codes.check_code(flow, channel, form.code.data)
+        check = codes.check_code(flow, channel, form.code.data, consume=False)
         if check.ok:
+            response = _apply(field, flow.data["value"], login)
+            codes.consume_code(flow, channel)
             end_flow(flow)
-            return _apply(field, flow.data["value"], login)
+            return response
         form.code.errors = [CODE_MESSAGES[check.status]]
     return _code_page(flow, form), 400 if form.errors else 200
 
@@ -209,7 +226,7 @@ def resend(fid):
     if refusal is not None:
         form = EmailCodeForm() if channel == "email" else SmsCodeForm()
         return _code_page(flow, form, refusal), 429
-    send_code(flow, channel, flow.data["value"], kind=_message(flow.data["field"]))
+    send_code(flow, channel, flow.data["value"], kind=_message(flow), **_context(flow))
     save_flow(flow)
     return redirect(url_for("account.confirm", fid=fid, sent=1))
 

@@ -1,4 +1,4 @@
-from flask_babel import lazy_gettext as _l
+from ..i18n import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import EmailField, SelectField, StringField, SubmitField, TelField
 from wtforms.validators import DataRequired, Length

@@ -2,7 +2,7 @@
 services and the security history."""
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
-from flask_babel import lazy_gettext as _l
+from ..i18n import lazy_gettext as _l
 
 from ..accounts import changes
 from ..audit import AuditEvent

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from flask import current_app
 
+from .. import ratelimits
 from ..extensions import store
 from ..store import get_json, set_json
 
@@ -69,8 +70,12 @@ def judge(record, tries_used, max_tries, at):
     return None
 
 
-def check_code(flow, channel, typed):
-    """Check a typed code; a right one is consumed (only one caller can win)."""
+def check_code(flow, channel, typed, consume=True):
+    """Check a typed code; a right one is consumed (only one caller can win).
+
+    With ``consume=False`` a right code stays until the caller has done the
+    work it guards and calls ``consume_code``: if the work fails (a database
+    outage), the person can use the same code again."""
     cfg = current_app.config
     key = _key(flow, channel)
     record = get_json(store(), key)
@@ -82,7 +87,14 @@ def check_code(flow, channel, typed):
         return CodeCheck(verdict)
     if not hmac.compare_digest(record["digest"], _digest(flow, channel, typed.strip())):
         return CodeCheck(WRONG, tries_left=cfg["CONFIRMATION_CODE_TRIES"] - used)
-    if store().pop(key) is None:  # a parallel request consumed it first
+    return consume_code(flow, channel) if consume else CodeCheck(OK)
+
+
+def consume_code(flow, channel):
+    """Spend the code of this flow and channel; MISSING when a parallel request
+    spent it first."""
+    key = _key(flow, channel)
+    if store().pop(key) is None:
         return CodeCheck(MISSING)
     store().delete(key + ":tries")
     return CodeCheck(OK)
@@ -97,14 +109,19 @@ def resend_wait(flow, channel):
 
 
 def allow_send(ip, *targets):
-    """Count a send against each address/number and the client IP; False when
-    any of them is over its hourly limit (the limits live in Redis when set)."""
-    cfg = current_app.config
-    allowed = True
-    for target in targets:
-        digest = hashlib.sha256(target.encode()).hexdigest()
-        if store().incr("sends:" + digest, 3600) > cfg["SENDS_PER_ADDRESS_PER_HOUR"]:
-            allowed = False
-    if store().incr(f"sends-ip:{ip}", 3600) > cfg["SENDS_PER_IP_PER_HOUR"]:
-        allowed = False
-    return allowed
+    """Whether another code may go to each address or number and from this
+    client IP within the hourly limits. Nothing is counted here: a send counts
+    once it went out (``count_send``), so an outage costs the person nothing."""
+    return not (ratelimits.exhausted(ratelimits.SENDS_PER_TARGET, *_target_keys(targets))
+                or ratelimits.exhausted(ratelimits.SENDS_PER_IP, ratelimits.ip_key(ip)))
+
+
+def count_send(ip, *targets):
+    """Count a code that went out against its address or number and the client IP."""
+    ratelimits.charge(ratelimits.SENDS_PER_TARGET, *_target_keys(targets))
+    ratelimits.charge(ratelimits.SENDS_PER_IP, ratelimits.ip_key(ip))
+
+
+def _target_keys(targets):
+    # Callers pass normalised addresses (normalise_email) and E.164 numbers.
+    return [ratelimits.identifier_key(target) for target in targets]

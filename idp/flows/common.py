@@ -2,7 +2,7 @@
 password rule and of code checks, masking, and the "start again" page."""
 
 from flask import current_app, redirect, render_template, request, url_for
-from flask_babel import lazy_gettext as _l
+from ..i18n import lazy_gettext as _l
 
 from ..accounts import passwords
 from ..delivery import DeliveryError, send_email, send_sms
@@ -74,17 +74,18 @@ def send_code(flow, channel, target, kind=None, lang=None, **context):
         codes.discard_code(flow, channel)  # no cool-down for a code nobody got
         flow.data["undelivered"] = channel
         return False
+    codes.count_send(request.remote_addr, target)
     flow.data["undelivered"] = None
     return True
 
 
-def send_code_limited(flow, channel, target, kind=None):
+def send_code_limited(flow, channel, target, kind=None, lang=None, **context):
     """``send_code`` within the per-number and per-IP limits (first sends)."""
     if not codes.allow_send(request.remote_addr, target):
         codes.discard_code(flow, channel)
         flow.data["undelivered"] = "limited"
         return False
-    return send_code(flow, channel, target, kind=kind)
+    return send_code(flow, channel, target, kind=kind, lang=lang, **context)
 
 
 def undelivered_message(flow, channel):

@@ -3,7 +3,7 @@ through the translation layer); checks that need the database live in the flows.
 
 from babel import Locale
 from flask_babel import get_locale
-from flask_babel import lazy_gettext as _l
+from ..i18n import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from phonenumbers import COUNTRY_CODE_TO_REGION_CODE, country_code_for_region
 from wtforms import (BooleanField, EmailField, HiddenField, PasswordField, SelectField,

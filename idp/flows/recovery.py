@@ -8,8 +8,9 @@ import hashlib
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import format_datetime
-from flask_babel import lazy_gettext as _l
+from ..i18n import lazy_gettext as _l
 
+from ..accounts.changes import notify_owner
 from ..accounts.models import User
 from ..accounts.service import AccountError, check_puk, reset_password_with_puk
 from ..delivery import DeliveryError, send_email
@@ -31,8 +32,11 @@ TRANSITIONS = {"sms": {"password"}, "password": {"puk"}}
 STEP_VIEWS = {"sms": "recover.sms", "password": "recover.password", "puk": "recover.puk"}
 
 WRONG_PUK = _l("The e-mail address or PUK is not correct.")
-LOCKED = _l("Too many wrong PUKs: password recovery with the PUK is locked for this account. "
-            "Visit a branch with an identity document to unlock it.")
+LOCKED = _l("Too many wrong PUKs: password recovery with the PUK is locked for a while. "
+            "Try again later, or visit a branch with an identity document to unlock it at once.")
+PUK_LOCKED_NOTICE = _l("Password recovery with your PUK was locked for a while after several "
+                       "wrong PUKs were entered. If it was not you, someone knows your e-mail "
+                       "address; your account stays safe as long as your PUK is secret.")
 
 
 def puk_fingerprint(user):
@@ -81,6 +85,8 @@ def start():
             save_flow(flow)
             return redirect(url_for("recover.sms", fid=flow.id))
         else:
+            if result.lock_started is not None:
+                notify_owner(result.lock_started, PUK_LOCKED_NOTICE)
             form.puk.errors = [LOCKED if result.locked else WRONG_PUK]
             status = 429 if result.locked else 400
     if form.errors and status == 200:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import get_locale
-from flask_babel import lazy_gettext as _l
+from ..i18n import lazy_gettext as _l
 
 from ..accounts import passwords
 from ..accounts.service import (AccountError, discard_new_account, find_by_email,
@@ -21,6 +21,7 @@ from ..extensions import db
 from ..oauth.authorize import attach_login, deny_interaction, load_interaction
 from ..problems import validate_all
 from ..trust.levels import SUBSTANTIAL
+from ..web import issuer_url
 from . import codes
 from .common import (CODE_MESSAGES, PASSWORD_CHECK, PASSWORD_RULE, TOO_MANY_SENDS, flow_at,
                      flow_expired, mask_email, mask_phone, resend_refusal, send_code,
@@ -126,8 +127,8 @@ def _send_email_code(flow, existing=None):
         if existing is not None:
             return send_code(flow, "email", flow.data["email"], kind="registration_attempt",
                              lang=existing.locale or flow.data["lang"],
-                             login_url=url_for("authn.login", _external=True),
-                             recover_url=url_for("recover.start", _external=True))
+                             login_url=issuer_url("authn.login"),
+                             recover_url=issuer_url("recover.start"))
     return send_code(flow, "email", flow.data["email"])
 
 
@@ -137,9 +138,12 @@ def _code_step(fid, step, channel, form_class, on_success):
         return response
     form = form_class()
     if form.validate_on_submit():
-        check = codes.check_code(flow, channel, form.code.data)
+        # Spent only once its step is done: an outage there costs no code.
+        check = codes.check_code(flow, channel, form.code.data, consume=False)
         if check.ok and not (channel == "email" and flow.data["existing"]):
-            return on_success(flow)
+            response = on_success(flow)
+            codes.consume_code(flow, channel)
+            return response
         verdict = check.status if not check.ok else codes.WRONG
         form.code.errors = [CODE_MESSAGES[verdict]]
     return _code_page(flow, channel, form), 400 if form.errors else 200

@@ -28,8 +28,10 @@ from ..store import get_json, set_json
 from ..timeutil import epoch
 from ..trust.levels import acr_for
 from . import policy
+from .claims import released_scopes
 from .models import Consent
 from .server import oauth_server
+from .syntax import syntax_problem
 from .tokens import new_family
 
 
@@ -52,6 +54,8 @@ class StoredPayload(BasicOAuth2Payload):
 
 class StoredAuthorizationRequest(OAuth2Request):
     """An authorization request resumed from the store, for Authlib."""
+
+    checked = True  # pushed requests (par.py) were resolved when it arrived
 
     def __init__(self, params, uri):
         super().__init__("GET", uri, headers={})
@@ -143,11 +147,18 @@ def authorize(current_login, request_params=None, iid=None, interaction=None):
         req = StoredAuthorizationRequest(MultiDict(interaction["params"]),
                                          current_app.config["ISSUER"] + "/authorize")
     user = current_login.user if current_login else None
+    bad = syntax_problem(request_params or {})
+    if bad is not None:  # before Authlib, which would quote the value back
+        return error_response(InvalidRequestError(
+            f"The {bad} parameter has characters its syntax does not allow."))
     try:
         grant = server.get_consent_grant(request=req, end_user=user)
     except OAuth2Error as error:
         end_interaction(iid)
         return error_response(error)
+    except ValueError:  # an error Authlib could not describe: the input was odd
+        end_interaction(iid)
+        return error_response(InvalidRequestError("The request has invalid characters."))
 
     data = grant.request.payload.data
     _apply_ui_locales(data.get("ui_locales"))
@@ -167,7 +178,9 @@ def authorize(current_login, request_params=None, iid=None, interaction=None):
         return error_response(error)
     if decision.action in INTERACTION_PAGES:
         if iid is None:
-            iid = begin_interaction(request_params, grant.client)
+            # A pushed request is kept as pushed (its request_uri is spent).
+            params = getattr(grant.request, "pushed_params", None) or request_params
+            iid = begin_interaction(params, grant.client)
             interaction = load_interaction(iid)
         asked = {"required_level": situation.required_level,
                  "step_up_sid": current_login.public_id if decision.action == "step_up"
@@ -218,8 +231,9 @@ def _situation(grant, current_login, interaction):
                                               client.min_acr),
         fresh_login=fresh,
         hint_sub=_hint_sub(data.get("id_token_hint"), client),
-        consent_needed=bool(current_login) and _consent_needed(client, current_login.user,
-                                                                grant.request.payload.scope),
+        consent_needed=bool(current_login) and _consent_needed(
+            client, current_login.user,
+            released_scopes(client, grant.request.scope, data.get("claims"))),
         consent=interaction["consent"] if interaction else None,
         gave_up=bool(interaction and interaction.get("gave_up")),
     )
@@ -240,13 +254,15 @@ def _hint_sub(id_token_hint, client):
     return claims.get("sub")
 
 
-def _consent_needed(client, user, scope):
+def _consent_needed(client, user, scopes):
+    """Whether the person has yet to allow ``scopes`` (the scopes whose claims
+    this request would release) to this client."""
     if client.first_party:
         return False
     consent = db.session.execute(
         db.select(Consent).filter_by(user_id=user.id, client_id=client.client_id)
     ).scalar_one_or_none()
-    return consent is None or not set((scope or "").split()) <= set(consent.scope.split())
+    return consent is None or not set(scopes) <= set(consent.scope.split())
 
 
 def record_consent(user, client_id, scope):

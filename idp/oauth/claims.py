@@ -29,6 +29,10 @@ USER_CLAIMS = {
     "phone_number_verified": lambda u: bool(u.phone_verified) if u.phone else None,
 }
 
+# The scope each user claim belongs to: a claim asked for by name is released
+# only where its scope is allowed to the client and consented to by the person.
+CLAIM_SCOPES = {claim: scope for scope, claims in SCOPE_CLAIMS.items() for claim in claims}
+
 CLAIMS_SUPPORTED = [
     "sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "sid", "at_hash",
     "trust_level", *USER_CLAIMS,
@@ -60,3 +64,22 @@ def requested_claims(claims_parameter, member):
         return []
     return sorted(name for name in request if name in USER_CLAIMS) if isinstance(
         request, dict) else []
+
+
+def released_scopes(client, scope, claims_parameter):
+    """The scopes whose claims a request may release, in a stable order: those
+    asked for, and those of claims asked for by name (OIDC Core 5.5), but only
+    among the scopes the client is registered for. This is what the consent
+    page shows and what the stored consent must cover: the ``claims``
+    parameter can pick among what is allowed, never add to it."""
+    allowed = set(scope_to_list(client.scope or ""))
+    wanted = set(scope_to_list(scope or ""))
+    for member in ("id_token", "userinfo"):
+        wanted.update(CLAIM_SCOPES[name] for name in requested_claims(claims_parameter, member))
+    return [name for name in SCOPES_SUPPORTED if name in wanted and name in allowed]
+
+
+def releasable_claims(claims_parameter, member, scopes):
+    """The claims asked for by name in ``member`` whose scope is in ``scopes``."""
+    return [name for name in requested_claims(claims_parameter, member)
+            if CLAIM_SCOPES[name] in scopes]

@@ -17,13 +17,16 @@ from flask import current_app
 from .. import audit
 from ..extensions import db, store
 from ..timeutil import utcnow
-from .claims import requested_claims, user_claims
+from .claims import releasable_claims, released_scopes, user_claims
+from .client_auth import ALL_METHODS, CONFIDENTIAL_METHODS
 from .codes import consume_code, save_code
+from .resources import InvalidTargetError, requested_resource
 from .lookups import query_user
 from .models import RefreshToken
 from .tokens import query_refresh_token, revoke_family
 
-SECRET_OR_PUBLIC = ["client_secret_basic", "client_secret_post", "none"]
+FAPI2_CODE_TTL = 60
+SECRET_OR_PUBLIC = ALL_METHODS  # whichever method the client registered (client_auth.py)
 
 
 class PKCE(CodeChallenge):
@@ -34,8 +37,8 @@ class PKCE(CodeChallenge):
 
     def validate_code_challenge(self, grant, redirect_uri):
         data = grant.request.payload.data
-        if grant.client.public and not data.get("code_challenge"):
-            raise InvalidRequestError("Public clients must use PKCE (code_challenge, S256).",
+        if (grant.client.public or grant.client.fapi2) and not data.get("code_challenge"):
+            raise InvalidRequestError("This client must use PKCE (code_challenge, S256).",
                                       redirect_uri=redirect_uri)
         if data.get("code_challenge") and not data.get("code_challenge_method"):
             # RFC 7636 defaults to plain, which we do not accept.
@@ -69,7 +72,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         record = {
             "client_id": request.client.client_id,
             "redirect_uri": request.payload.redirect_uri,
-            "scope": request.payload.scope,
+            "scope": request.scope,  # what the client may have of what it asked
             "nonce": data.get("nonce"),
             "code_challenge": data.get("code_challenge"),
             "code_challenge_method": data.get("code_challenge_method"),
@@ -79,13 +82,33 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             "acr": login.acr,
             "amr": login.amr,
             "fam": login.family,
-            "claims_id_token": requested_claims(data.get("claims"), "id_token"),
-            "claims_userinfo": requested_claims(data.get("claims"), "userinfo"),
         }
+        # Claims asked for by name, within what the client may have and the
+        # person consented to (the pipeline asked for consent to these scopes).
+        scopes = released_scopes(request.client, request.scope, data.get("claims"))
+        record["claims_id_token"] = releasable_claims(data.get("claims"), "id_token", scopes)
+        record["claims_userinfo"] = releasable_claims(data.get("claims"), "userinfo", scopes)
         if record["nonce"]:
             ttl = current_app.config["CODE_TTL"] + current_app.config["ID_TOKEN_TTL"]
             store().add(nonce_key(record["client_id"], record["nonce"]), "1", ttl)
-        save_code(code, record)
+        # FAPI 2.0 5.3.2.1: codes of the profile's clients live at most 60 seconds.
+        ttl = current_app.config["CODE_TTL"]
+        save_code(code, record, min(ttl, FAPI2_CODE_TTL) if request.client.fapi2 else ttl)
+
+    def validate_authorization_request(self):
+        redirect_uri = super().validate_authorization_request()
+        requested_resource(self.request.payload.datalist.get("resource"),
+                           redirect_uri=redirect_uri, state=self.request.payload.state)
+        return redirect_uri
+
+    def validate_token_request(self):
+        super().validate_token_request()
+        # RFC 8707 2.2: the token's resource is the one authorized at /authorize, if any.
+        authorized = self.request.authorization_code.data.get("resource")
+        asked = getattr(self.request, "resource", None)
+        if asked and authorized and asked != authorized:
+            raise InvalidTargetError("The resource was not authorized.")
+        self.request.resource = asked or authorized
 
     def query_authorization_code(self, code, client):
         return consume_code(code, client)
@@ -150,6 +173,8 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         if row.rotated_at is not None:
             self._reuse_detected(row)
             return None
+        if row.jkt and row.jkt != getattr(self.request, "dpop_jkt", None):
+            return None  # bound to a DPoP key (RFC 9449 5): a proof of that key is needed
         return row
 
     def authenticate_user(self, refresh_token):
@@ -175,4 +200,4 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
 
 
 class ClientCredentialsGrant(grants.ClientCredentialsGrant):
-    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+    TOKEN_ENDPOINT_AUTH_METHODS = CONFIDENTIAL_METHODS

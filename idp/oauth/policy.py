@@ -76,7 +76,10 @@ def check_prompt_login(s):
 
 
 def check_max_age(s):
-    if s.max_age is not None and not s.fresh_login and s.now - s.login.auth_time > s.max_age:
+    # max_age=0 asks for a login made for this request, as prompt=login does
+    # (OIDC Core 3.1.2.1), even within the second of the last one.
+    if s.max_age is not None and not s.fresh_login and (
+            s.max_age == 0 or s.now - s.login.auth_time > s.max_age):
         return _login(s, "max_age")
 
 

@@ -11,7 +11,7 @@ from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Payload, Flask
 from authlib.oauth2.rfc6749 import OAuth2Request
 from authlib.oauth2.rfc6749.errors import InvalidClientError
 from authlib.oauth2.rfc6750 import BearerTokenValidator as BaseBearerTokenValidator
-from authlib.oauth2.rfc6750 import InvalidTokenError
+from authlib.oauth2.rfc6750 import InsufficientScopeError, InvalidTokenError
 from authlib.oauth2.rfc7009 import RevocationEndpoint as BaseRevocationEndpoint
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint as BaseIntrospectionEndpoint
 from authlib.oauth2.rfc9207 import IssuerParameter as BaseIssuerParameter
@@ -23,19 +23,23 @@ from werkzeug.datastructures import CombinedMultiDict, MultiDict
 
 from ..timeutil import epoch
 from . import backchannel, grants, lookups
+from . import client_auth, dpop, par, resources
 from .claims import SCOPES_SUPPORTED, user_claims
 from .lookups import query_client, query_user
 from .tokens import (AccessToken, query_access_token, query_refresh_token, revoke_access_token,
                      revoke_family, save_token)
 
 
-class AuthorizationServer(FlaskAuthorizationServer):
+class AuthorizationServer(resources.ResourceIndicators, dpop.DPoPTokenEndpoint,
+                          FlaskAuthorizationServer):
     def authenticate_client(self, request, methods, endpoint="token"):
         try:
             return super().authenticate_client(request, methods, endpoint)
         except (UnicodeDecodeError, binascii.Error):
-            # Authlib decodes the Basic credentials as UTF-8; garbage is a bad client.
-            raise InvalidClientError(description="Malformed client credentials.") from None
+            # Authlib decodes the Basic credentials as UTF-8; garbage is a bad
+            # client, which RFC 6749 5.2 answers with 401 and a Basic challenge.
+            raise InvalidClientError(description="Malformed client credentials.",
+                                     status_code=401) from None
 
     def handle_error_response(self, request, error):
         response = super().handle_error_response(request, error)
@@ -131,7 +135,7 @@ class RevocationEndpoint(BaseRevocationEndpoint):
 
 
 class IntrospectionEndpoint(BaseIntrospectionEndpoint):
-    CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+    CLIENT_AUTH_METHODS = client_auth.CONFIDENTIAL_METHODS
 
     def query_token(self, token_string, token_type_hint):
         return _query_any_token(token_string, token_type_hint)
@@ -152,6 +156,10 @@ class IntrospectionEndpoint(BaseIntrospectionEndpoint):
             if "sub" in r:
                 payload.update(sub=r["sub"], aud=r["client_id"], acr=r["acr"],
                                auth_time=r["auth_time"])
+            if r.get("aud"):  # asked for a resource server (RFC 8707)
+                payload["aud"] = r["aud"]
+            if r.get("jkt"):  # DPoP-bound (RFC 9449 6.2)
+                payload.update(token_type="DPoP", cnf={"jkt": r["jkt"]})
             return payload
         return {"active": True, "client_id": token.client_id, "scope": token.scope,
                 "token_type": "refresh_token", "exp": epoch(token.expires_at),
@@ -167,6 +175,25 @@ def _sub_of(user_id):
 class BearerTokenValidator(BaseBearerTokenValidator):
     def authenticate_token(self, token_string):
         return query_access_token(token_string)
+
+    def validate_token(self, token, scopes, request):
+        dpop.refuse_as_bearer(token)
+        super().validate_token(token, scopes, request)
+
+
+class DPoPTokenValidator(BaseBearerTokenValidator):
+    """``Authorization: DPoP <token>`` with a proof over the request (RFC 9449 7)."""
+
+    TOKEN_TYPE = "dpop"
+
+    def authenticate_token(self, token_string):
+        return query_access_token(token_string)
+
+    def validate_token(self, token, scopes, request):
+        token_string = request.headers.get("Authorization", "").split(None, 1)[1]
+        dpop.check_resource_request(request, token_string, token)
+        if self.scope_insufficient(token.get_scope(), scopes):
+            raise InsufficientScopeError()
 
 
 class UserInfoEndpoint(BaseUserInfoEndpoint):
@@ -219,14 +246,18 @@ def init_app(app):
     app.config["OAUTH2_SCOPES_SUPPORTED"] = SCOPES_SUPPORTED
     server = AuthorizationServer()
     server.init_app(app, query_client=query_client, save_token=save_token)
+    client_auth.init_app(app, server)
     require_token = ResourceProtector()
     require_token.register_token_validator(BearerTokenValidator())
+    require_token.register_token_validator(DPoPTokenValidator())
     server.register_grant(grants.AuthorizationCodeGrant,
                           [grants.PKCE(required=True), grants.OpenIDCode(require_nonce=False)])
     server.register_grant(grants.RefreshTokenGrant)
     server.register_grant(grants.ClientCredentialsGrant)
     server.register_endpoint(RevocationEndpoint)
     server.register_endpoint(IntrospectionEndpoint)
+    server.register_endpoint(par.PushedAuthorizationEndpoint)
+    server.register_extension(par.PushedAuthorizationRequests())
     server.register_endpoint(UserInfoEndpoint(resource_protector=require_token))
     server.register_endpoint(EndSessionEndpoint)
     server.register_extension(IssuerParameter())

@@ -14,7 +14,9 @@ from ..authn.views import current_login
 from ..extensions import csrf
 from ..trust.levels import ACR_VALUES_SUPPORTED
 from . import authorize as pipeline
-from .claims import CLAIMS_SUPPORTED, SCOPES_SUPPORTED
+from . import client_auth, dpop
+from .claims import CLAIMS_SUPPORTED, SCOPES_SUPPORTED, released_scopes
+from .lookups import query_client
 from .server import oauth_server
 
 bp = Blueprint("oauth", __name__)
@@ -22,13 +24,19 @@ bp = Blueprint("oauth", __name__)
 # Endpoints that carry no cookies, so any origin may call them from a browser.
 CORS_ENDPOINTS = {"oauth.discovery", "oauth.jwks", "oauth.token", "oauth.userinfo",
                   "oauth.revoke"}
+# Where clients use DPoP proofs, and learn our next nonce (RFC 9449 8).
+DPOP_ENDPOINTS = {"oauth.token", "oauth.userinfo"}
 
 
 @bp.after_request
 def cors(response):
     if request.endpoint in CORS_ENDPOINTS:
         response.headers["Access-Control-Allow-Origin"] = "*"
-        response.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type"
+        response.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type, DPoP"
+        response.headers["Access-Control-Expose-Headers"] = "DPoP-Nonce, WWW-Authenticate"
+    if (request.endpoint in DPOP_ENDPOINTS and current_app.config["DPOP_REQUIRE_NONCE"]
+            and "DPoP-Nonce" not in response.headers):
+        response.headers["DPoP-Nonce"] = dpop.current_nonce()
     return response
 
 
@@ -48,12 +56,12 @@ def discovery_document(issuer):
         "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["RS256", "ES256"],
-        "token_endpoint_auth_methods_supported": [
-            "client_secret_basic", "client_secret_post", "none"],
-        "revocation_endpoint_auth_methods_supported": [
-            "client_secret_basic", "client_secret_post", "none"],
-        "introspection_endpoint_auth_methods_supported": [
-            "client_secret_basic", "client_secret_post"],
+        "token_endpoint_auth_methods_supported": client_auth.ALL_METHODS,
+        "token_endpoint_auth_signing_alg_values_supported": client_auth.ASSERTION_ALGS,
+        "revocation_endpoint_auth_methods_supported": client_auth.ALL_METHODS,
+        "revocation_endpoint_auth_signing_alg_values_supported": client_auth.ASSERTION_ALGS,
+        "introspection_endpoint_auth_methods_supported": client_auth.CONFIDENTIAL_METHODS,
+        "introspection_endpoint_auth_signing_alg_values_supported": client_auth.ASSERTION_ALGS,
         "code_challenge_methods_supported": ["S256"],
         "claims_supported": CLAIMS_SUPPORTED,
         "claim_types_supported": ["normal"],
@@ -65,6 +73,9 @@ def discovery_document(issuer):
         "ui_locales_supported": ["sl", "en"],
         "claims_locales_supported": ["sl", "en"],
         "authorization_response_iss_parameter_supported": True,
+        "pushed_authorization_request_endpoint": issuer + "/par",
+        "require_pushed_authorization_requests": bool(current_app.config["REQUIRE_PAR"]),
+        "dpop_signing_alg_values_supported": dpop.ALGORITHMS,
         "backchannel_logout_supported": True,
         "backchannel_logout_session_supported": True,
     }
@@ -120,7 +131,14 @@ def consent(iid):
         return render_template("interaction_expired.html"), 400
     if login is None:
         return redirect(url_for("authn.login", interaction=iid))
-    scopes = dict(interaction["params"]).get("scope", [""])[0].split()
+    params = dict(interaction["params"])
+    client = query_client(interaction["client_id"])
+    if client is None:
+        return render_template("interaction_expired.html"), 400
+    # Every scope whose claims would be released: asked for, or implied by a
+    # claim asked for by name, within what the client is registered for.
+    scopes = released_scopes(client, params.get("scope", [""])[0],
+                             params.get("claims", [None])[0])
     form = DecisionForm()
     if form.validate_on_submit():
         if form.allow.data:
@@ -165,6 +183,12 @@ def _end_interaction_with(iid, mark):
 @csrf.exempt
 def token():
     return oauth_server().create_token_response()
+
+
+@bp.post("/par")
+@csrf.exempt
+def pushed_authorization_request():
+    return oauth_server().create_endpoint_response("pushed_authorization")
 
 
 @bp.route("/userinfo", methods=["GET", "POST"])

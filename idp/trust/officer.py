@@ -6,7 +6,7 @@ import re
 
 from flask import (Blueprint, abort, flash, make_response, redirect, render_template, request,
                    url_for)
-from flask_babel import lazy_gettext as _l
+from ..i18n import lazy_gettext as _l
 
 from .. import audit
 from ..accounts.models import User

@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 from datetime import date, timedelta
 
 from flask import current_app
-from flask_babel import lazy_gettext as _l
+from ..i18n import lazy_gettext as _l
 from sqlalchemy.exc import IntegrityError
 from stdnum.si import ddv
 
@@ -88,18 +88,14 @@ def names_differ(user, given_name, family_name):
 
 
 def _held_elsewhere(person, other_than):
-    """Whether another account is this person's: by a vouched-for tax number;
-    and for a typed one, also by the number typed into its evidence (a
-    vouched-for number wins over typed claims, so nobody can squat one)."""
+    """Whether another account is this person's. Only a vouched-for tax number
+    (a certificate that carries it, an officer) marks an account as a person's;
+    a number merely typed (at a card check, say) is a claim kept in the
+    evidence, and a claim never blocks anyone, or a stranger could type
+    someone's number and lock them out of verifying their own account."""
     verified = db.select(User.id).where(User.tax_number == person.tax_number,
                                         User.id != other_than)
-    if db.session.execute(verified).first():
-        return True
-    if person.tax_verified:
-        return False
-    claimed = db.select(IdentityEvidence.id).where(
-        IdentityEvidence.tax_number == person.tax_number, IdentityEvidence.user_id != other_than)
-    return db.session.execute(claimed).first() is not None
+    return db.session.execute(verified).first() is not None
 
 
 def raise_trust_level(user, level, person, method, details, officer=None, ip=None,
@@ -150,12 +146,12 @@ def announce(user, level):
 # How pages name levels and the ways they were reached.
 LEVEL_NAMES = {"low": _l("low"), "substantial": _l("substantial"), "high": _l("high")}
 EVIDENCE_METHODS = {"certificate": _l("certificate"), "card": _l("bank card"),
-                    "branch": _l("branch")}
+                    "branch": _l("branch"), "wallet": _l("EU Digital Identity Wallet")}
 
 
 # Evidence details safe for the audit log (no document or card numbers).
 AUDITED_DETAILS = ("issuer", "serial", "gateway", "reference", "last4", "document_type",
-                   "officer")
+                   "officer", "trust_anchor", "vct", "flow")
 
 
 def evidence_of(user_id):

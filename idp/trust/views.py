@@ -9,10 +9,10 @@ import time
 
 from flask import (Blueprint, abort, current_app, flash, redirect, render_template, request,
                    session, url_for)
-from flask_babel import lazy_gettext as _l
+from ..i18n import lazy_gettext as _l
 
 from .. import audit
-from ..authn.views import continue_to_rp, require_login
+from ..authn.views import continue_to_rp, renew_login, require_login
 from ..authn.methods.certificate import name_problem, presented
 from ..problems import validate_all
 from . import cards
@@ -41,6 +41,8 @@ def _pending():
 
 
 def _done(iid, interaction, level):
+    # A higher level lifts what this session's logins are worth: a new secret.
+    renew_login()
     flash(RAISED % {"level": LEVEL_NAMES[level]}, "success")
     if interaction is not None:
         return continue_to_rp(iid, interaction)
@@ -62,7 +64,8 @@ def _trust_page(login, iid, interaction, form, status=200):
         "trust.html", user=login.user, iid=iid, interaction=interaction, required=required,
         reached=bool(required) and RANK[login.user.trust_level] >= RANK[required],
         evidence=evidence_of(login.user_id), form=form,
-        card_gateway=cards.card_gateway(current_app)), status
+        card_gateway=cards.card_gateway(current_app),
+        wallet=bool(current_app.config.get("PID_PROVIDERS_DIR"))), status
 
 
 @bp.post("/trust/id-key")

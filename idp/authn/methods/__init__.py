@@ -8,7 +8,7 @@ into its RFC 8176 ``amr`` list and its authentication strength."""
 
 from dataclasses import dataclass
 
-from flask_babel import lazy_gettext as _l
+from ...i18n import lazy_gettext as _l
 from wtforms.validators import Regexp
 
 from ...extensions import db

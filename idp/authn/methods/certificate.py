@@ -4,7 +4,7 @@ that the browser holds the private key; we check the certificate itself
 Phishing-resistant, so strength high, alone or after a password."""
 
 from flask import current_app, request
-from flask_babel import lazy_gettext as _l
+from ...i18n import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, StringField, SubmitField
 from wtforms.validators import Length

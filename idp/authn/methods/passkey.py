@@ -8,7 +8,7 @@ A passkey with user verification is phishing-resistant: strength high."""
 import json
 
 from flask import current_app, request
-from flask_babel import lazy_gettext as _l
+from ...i18n import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from webauthn import (generate_authentication_options, generate_registration_options,
                       options_to_json, verify_authentication_response,

@@ -2,7 +2,7 @@
 oneself again before a sensitive change."""
 
 from flask import request
-from flask_babel import lazy_gettext as _l
+from ...i18n import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import PasswordField, SubmitField
 from wtforms.validators import DataRequired, Length

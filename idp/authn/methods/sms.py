@@ -1,7 +1,7 @@
 """SMS one-time passwords to the account's confirmed mobile, as a second factor."""
 
 from flask import current_app
-from flask_babel import lazy_gettext as _l
+from ...i18n import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import StringField, SubmitField
 
