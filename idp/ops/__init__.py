@@ -1,0 +1,41 @@
+"""Operating the IdP: health and metrics endpoints, request ids and logs, the server."""
+
+import re
+
+from flask import request
+
+from . import metrics
+from .logs import RequestMiddleware
+
+# OAuth error codes are short lower-case words; anything else is not a label.
+OAUTH_ERROR = re.compile(r"[a-z_]{1,40}")
+
+
+def init_app(app):
+    """Register /healthz, /readyz and /metrics and measure every request."""
+    from ..extensions import csrf
+    from . import views
+
+    app.register_blueprint(views.bp)
+    csrf.exempt(views.bp)
+    app.wsgi_app = RequestMiddleware(app.wsgi_app, trust_proxy=int(app.config["TRUSTED_PROXIES"]) > 0,
+                                     observe=metrics.observe_request)
+
+    @app.before_request
+    def name_endpoint():
+        request.environ["idp.endpoint"] = request.endpoint
+
+    @app.after_request
+    def count_token_grant(response):
+        # Here rather than in Authlib's hooks: a 503 from a database that is gone
+        # never reaches those, and it is a grant that failed all the same.
+        if request.endpoint == "oauth.token":
+            metrics.token_grant(request.form.get("grant_type"), _grant_outcome(response))
+        return response
+
+
+def _grant_outcome(response):
+    if response.status_code == 200:
+        return "issued"
+    error = (response.get_json(silent=True) or {}).get("error") if response.is_json else None
+    return error if isinstance(error, str) and OAUTH_ERROR.fullmatch(error) else "error"
