@@ -25,12 +25,16 @@ run: install
 	$(BIN)/idp users create --if-missing --email $(DEMO_EMAIL) --phone "041 123 123" \
 		--given-name Ana --family-name Novak --password '$(DEMO_PASSWORD)'
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m clients.ebank.register
+	$(BIN)/python tests/wallet_cli.py setup instance/wallet
 	@echo
 	@echo "  IdP:      http://localhost:5000"
 	@echo "  E-banka:  http://localhost:5001"
 	@echo "  Demo login: $(DEMO_EMAIL) / $(DEMO_PASSWORD)"
 	@echo
 	@trap 'kill 0' INT TERM EXIT; \
+	IDP_PID_PROVIDERS_DIR=$(abspath instance/wallet/anchors) \
+	IDP_VERIFIER_CERT_FILE=$(abspath instance/wallet/verifier.pem) \
+	IDP_VERIFIER_KEY_FILE=$(abspath instance/wallet/verifier.key) \
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/idp serve --port 5000 & \
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m clients.ebank --port 5001 & \
 	wait

@@ -176,7 +176,7 @@ class PidProvider:
         return jws.serialize_compact({"alg": "ES256", "typ": "statuslist+jwt", "x5c": self.x5c},
                                      json.dumps(payload), key, registry=REGISTRY)
 
-    def serve(self):
+    def serve(self, port=None):
         if self.server is not None:
             return
         provider = self
@@ -200,7 +200,7 @@ class PidProvider:
             def log_message(self, *args):
                 pass
 
-        self.port = free_port()
+        self.port = port or free_port()
         self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
@@ -226,3 +226,45 @@ def verifier_certificate(folder, host="localhost"):
     key_file.write_bytes(key.private_bytes(PEM, serialization.PrivateFormat.PKCS8,
                                            serialization.NoEncryption()))
     return cert_file, key_file
+
+
+# -- a provider kept on disk (the development wallet, tests/wallet_cli.py) ---------------
+
+def _save_key(path, key):
+    path.write_bytes(key.private_bytes(PEM, serialization.PrivateFormat.PKCS8,
+                                       serialization.NoEncryption()))
+    path.chmod(0o600)
+
+
+def save_provider(provider, folder):
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, key, cert in (("root", provider.root.key, provider.root.cert),
+                            ("issuing", provider.issuing.key, provider.issuing.cert),
+                            ("signer", provider.signer_key, provider.signer)):
+        _save_key(folder / f"{name}.key", key)
+        (folder / f"{name}.pem").write_bytes(cert.public_bytes(PEM))
+
+
+def load_provider(folder, port=None):
+    """The provider saved in ``folder``; its status list served on ``port``."""
+    folder = Path(folder)
+    provider = PidProvider.__new__(PidProvider)
+    provider.now = datetime.now(timezone.utc)
+    provider.host = "pid.test"
+    provider.iss = f"https://{provider.host}"
+
+    def part(name):
+        auth = Authority.__new__(Authority)
+        auth.key = serialization.load_pem_private_key((folder / f"{name}.key").read_bytes(), None)
+        auth.cert = x509.load_pem_x509_certificate((folder / f"{name}.pem").read_bytes())
+        return auth
+
+    provider.root, provider.issuing, signer = part("root"), part("issuing"), part("signer")
+    provider.signer_key, provider.signer = signer.key, signer.cert
+    provider.statuses = [VALID] * 64
+    provider.server = None
+    provider.next_index = 0
+    if port:
+        provider.serve(port)
+    return provider
