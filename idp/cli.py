@@ -81,23 +81,48 @@ clients = AppGroup("clients", help="Register and manage relying parties.")
               help="Where logout tokens are POSTed when a session ends (Back-Channel Logout).")
 @click.option("--backchannel-logout-session-required", is_flag=True,
               help="The client needs the sid claim in logout tokens (always sent).")
+@click.option("--auth-method", default=None, type=click.Choice(client_service.AUTH_METHODS),
+              help="Client authentication (default: client_secret_basic; none with --public; "
+                   "private_key_jwt with keys or --profile fapi2).")
+@click.option("--jwks", "jwks_file", default=None, type=click.File(),
+              help="File with the client's public JWK Set (private_key_jwt).")
+@click.option("--jwks-uri", default=None, help="URL of the client's public JWK Set.")
+@click.option("--require-par", is_flag=True, help="Only pushed authorization requests.")
+@click.option("--dpop-bound", is_flag=True, help="Only DPoP-bound access tokens.")
+@click.option("--profile", default=None, type=click.Choice(client_service.PROFILES),
+              help="fapi2: the FAPI 2.0 Security Profile (PAR, PKCE, private_key_jwt, DPoP, ES256).")
 @click.option("--json", "as_json", is_flag=True)
 def clients_create(name, redirect_uris, post_logout_uris, public, scope, min_acr, grant_types,
                    first_party, id_token_alg, client_id, as_json, backchannel_logout_uri=None,
-                   backchannel_logout_session_required=False):
+                   backchannel_logout_session_required=False, auth_method=None, jwks_file=None,
+                   jwks_uri=None, require_par=False, dpop_bound=False, profile=None):
     """Register a client. The secret is shown once."""
     try:
         client, secret = client_service.create_client(
             name, redirect_uris, post_logout_uris, public=public, scope=scope, min_acr=min_acr,
             grant_types=grant_types or None, first_party=first_party, id_token_alg=id_token_alg,
             client_id=client_id, actor=OPERATOR, backchannel_logout_uri=backchannel_logout_uri,
-            backchannel_logout_session_required=backchannel_logout_session_required)
+            backchannel_logout_session_required=backchannel_logout_session_required,
+            auth_method=auth_method, jwks=_jwks(jwks_file), jwks_uri=jwks_uri,
+            require_par=require_par, dpop_bound=dpop_bound, profile=profile)
     except client_service.ClientError as exc:
         _fail(str(exc))
     human = f"Created client {client.name!r}\n  client_id:     {client.client_id}\n"
-    human += ("  client_secret: (public client, none)" if secret is None else
-              f"  client_secret: {secret}\n  (shown once: store it now)")
+    if secret is None:
+        human += ("  client_secret: (public client, none)" if client.public else
+                  f"  authentication: {client.auth_method} (no secret)")
+    else:
+        human += f"  client_secret: {secret}\n  (shown once: store it now)"
     _emit(as_json, client_service.describe(client, secret), human)
+
+
+def _jwks(file):
+    if file is None:
+        return None
+    try:
+        return json.load(file)
+    except ValueError:
+        _fail(f"{file.name} is not JSON")
 
 
 @clients.command("list")

@@ -10,10 +10,14 @@ from ..config import is_loopback
 from ..extensions import db
 from ..trust.levels import ACR_URI, level_of
 from .claims import SCOPES_SUPPORTED
+from .client_auth import SECRET_METHODS, public_keyset
 from .models import OAuthClient, digest
 
 GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
 ID_TOKEN_ALGS = ("RS256", "ES256")
+FAPI2_ID_TOKEN_ALGS = ("ES256",)  # FAPI 2.0 5.4: PS256 or ES256; our keys are RS256 and ES256
+AUTH_METHODS = (*SECRET_METHODS, "private_key_jwt", "none")
+PROFILES = ("fapi2",)
 
 
 class ClientError(ValueError):
@@ -41,10 +45,19 @@ def _min_acr(value):
 def create_client(name, redirect_uris=(), post_logout_redirect_uris=(), public=False,
                   scope=None, min_acr=None, grant_types=None, first_party=False,
                   id_token_alg="RS256", client_id=None, actor="operator",
-                  backchannel_logout_uri=None, backchannel_logout_session_required=False):
+                  backchannel_logout_uri=None, backchannel_logout_session_required=False,
+                  auth_method=None, jwks=None, jwks_uri=None, require_par=False,
+                  dpop_bound=False, profile=None):
     """Register a client; returns ``(client, secret)`` (secret None for public clients).
 
-    The secret is shown once: only its SHA-256 digest is stored."""
+    The secret is shown once: only its SHA-256 digest is stored. A client of the
+    ``fapi2`` profile (or with ``auth_method="private_key_jwt"``) has no secret:
+    it authenticates with the keys of ``jwks`` or ``jwks_uri``."""
+    security = client_security(public=public, auth_method=auth_method, jwks=jwks,
+                               jwks_uri=jwks_uri, require_par=require_par,
+                               dpop_bound=dpop_bound, profile=profile,
+                               id_token_alg=id_token_alg)
+    public = security["token_endpoint_auth_method"] == "none"
     grant_types = list(grant_types or ("authorization_code", "refresh_token"))
     for grant in grant_types:
         if grant not in GRANT_TYPES:
@@ -62,13 +75,14 @@ def create_client(name, redirect_uris=(), post_logout_redirect_uris=(), public=F
     client_id = client_id or secrets.token_urlsafe(16)
     if get_client(client_id):
         raise ClientError(f"a client with id {client_id!r} already exists")
-    secret = None if public else secrets.token_urlsafe(32)
+    uses_secret = security["token_endpoint_auth_method"] in SECRET_METHODS
+    secret = secrets.token_urlsafe(32) if uses_secret else None
     client = OAuthClient(
         client_id=client_id, secret_digest=digest(secret) if secret else None, name=name,
         redirect_uris=[_check_uri(u) for u in redirect_uris],
         post_logout_redirect_uris=[_check_uri(u) for u in post_logout_redirect_uris],
         grant_types=grant_types, scope=scope, min_acr=_min_acr(min_acr),
-        first_party=first_party, id_token_signed_response_alg=id_token_alg,
+        first_party=first_party, id_token_signed_response_alg=id_token_alg, **security,
         backchannel_logout_uri=_check_uri(backchannel_logout_uri) if backchannel_logout_uri
         else None,
         backchannel_logout_session_required=bool(backchannel_logout_session_required),
@@ -78,6 +92,47 @@ def create_client(name, redirect_uris=(), post_logout_redirect_uris=(), public=F
     db.session.commit()
     _forget_cached_clients()
     return client, secret
+
+
+def client_security(public=False, auth_method=None, jwks=None, jwks_uri=None,
+                    require_par=False, dpop_bound=False, profile=None, id_token_alg="RS256"):
+    """The authentication and FAPI 2.0 columns of a new client, checked.
+
+    The ``fapi2`` profile (FAPI 2.0 Security Profile) needs ``private_key_jwt``,
+    pushed authorization requests, DPoP-bound tokens and ES256 ID tokens; what
+    contradicts it is refused, never quietly changed."""
+    if profile not in (None, "fapi2"):
+        raise ClientError(f"unknown profile {profile!r}; the one profile is fapi2")
+    if auth_method is None:
+        auth_method = ("private_key_jwt" if profile == "fapi2" or jwks or jwks_uri
+                       else "none" if public else "client_secret_basic")
+    if auth_method not in AUTH_METHODS:
+        raise ClientError(f"authentication method must be one of {', '.join(AUTH_METHODS)}")
+    if public and auth_method != "none":
+        raise ClientError("a public client authenticates with 'none'")
+    if profile == "fapi2":
+        if auth_method != "private_key_jwt":
+            raise ClientError("the fapi2 profile needs --auth-method private_key_jwt")
+        if id_token_alg not in FAPI2_ID_TOKEN_ALGS:
+            raise ClientError("the fapi2 profile signs ID tokens with ES256: "
+                              "add --id-token-alg ES256")
+        require_par = dpop_bound = True
+    if auth_method == "private_key_jwt":
+        if bool(jwks) == bool(jwks_uri):
+            raise ClientError("private_key_jwt needs exactly one of --jwks or --jwks-uri")
+        if jwks:
+            try:
+                public_keyset(jwks)
+            except ValueError as exc:
+                raise ClientError(f"jwks: {exc}") from None
+        if jwks_uri:
+            _check_uri(jwks_uri)
+    elif jwks or jwks_uri:
+        raise ClientError("keys (--jwks, --jwks-uri) are only for private_key_jwt")
+    return {"token_endpoint_auth_method": auth_method, "jwks": jwks or None,
+            "jwks_uri": jwks_uri or None,
+            "require_pushed_authorization_requests": bool(require_par),
+            "dpop_bound_access_tokens": bool(dpop_bound), "profile": profile}
 
 
 def _forget_cached_clients():
@@ -105,6 +160,8 @@ def delete_client(client, actor="operator"):
 def rotate_secret(client, actor="operator"):
     if client.public:
         raise ClientError("a public client has no secret")
+    if client.auth_method not in SECRET_METHODS:
+        raise ClientError("this client authenticates with its keys, not a secret")
     secret = secrets.token_urlsafe(32)
     client.secret_digest = digest(secret)
     audit.record("client_secret_rotated", actor=actor, commit=False, client_id=client.client_id)
@@ -121,6 +178,10 @@ def describe(client, secret=None):
         "grant_types": client.grant_types, "scope": client.scope, "min_acr": client.min_acr,
         "first_party": client.first_party,
         "id_token_signed_response_alg": client.id_token_signed_response_alg,
+        "token_endpoint_auth_method": client.auth_method, "profile": client.profile,
+        "require_pushed_authorization_requests": client.require_pushed_authorization_requests,
+        "dpop_bound_access_tokens": client.dpop_bound_access_tokens,
+        "jwks_uri": client.jwks_uri,
         "backchannel_logout_uri": client.backchannel_logout_uri,
         "backchannel_logout_session_required": client.backchannel_logout_session_required,
     }

@@ -58,8 +58,8 @@ class AuthorizationCode(AuthorizationCodeMixin):
                 "auth_time": d["auth_time"], "claims": d.get("claims_userinfo") or []}
 
 
-def save_code(code, data):
-    set_json(store(), "code:" + digest(code), data, current_app.config["CODE_TTL"])
+def save_code(code, data, ttl=None):
+    set_json(store(), "code:" + digest(code), data, ttl or current_app.config["CODE_TTL"])
 
 
 def consume_code(code, client):

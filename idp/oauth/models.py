@@ -56,6 +56,8 @@ class OAuthClient(db.Model, ClientMixin):
 
     @property
     def public(self):
+        if self.token_endpoint_auth_method:
+            return self.token_endpoint_auth_method == "none"
         return self.secret_digest is None
 
     @property
@@ -138,6 +140,7 @@ class RefreshToken(db.Model):
     expires_at: Mapped[datetime] = mapped_column()
     rotated_at: Mapped[datetime | None] = mapped_column()
     revoked_at: Mapped[datetime | None] = mapped_column()
+    jkt: Mapped[str | None] = mapped_column(String(64))  # DPoP key of a public client
 
     # Authlib's TokenMixin, as far as the refresh grant and endpoints use it
     def get_scope(self):

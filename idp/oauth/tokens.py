@@ -17,6 +17,7 @@ from ..extensions import db, store
 from ..store import get_json, set_json
 from ..timeutil import utcnow
 from . import backchannel
+from . import dpop, resources
 from .lookups import query_client, query_user
 from .models import RefreshToken, digest
 
@@ -75,6 +76,10 @@ def save_token(token, request):
                       acr=context.get("acr"), auth_time=context.get("auth_time"))
         if context.get("claims"):
             record["claims"] = context["claims"]  # asked for userinfo with `claims`
+    jkt = dpop.bind_token(token, record, request)
+    resource = resources.token_audience(request)
+    if resource:
+        record["aud"] = resource
     key = "at:" + digest(token["access_token"])
     set_json(store(), key, record, token["expires_in"])
     if user is None:
@@ -93,6 +98,8 @@ def save_token(token, request):
             # A narrower scope asked at refresh applies to the access token only (RFC 6749 6).
             scope=context.get("grant_scope") or record["scope"], auth_time=context["auth_time"], acr=context.get("acr"),
             amr=context.get("amr") or [], issued_at=now,
+            # RFC 9449 5: a public client's refresh token is bound to its DPoP key.
+            jkt=jkt if client.public else None,
             expires_at=now + timedelta(seconds=cfg["REFRESH_TOKEN_TTL"]),
         ))
 

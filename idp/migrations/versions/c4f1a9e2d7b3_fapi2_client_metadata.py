@@ -1,4 +1,5 @@
-"""Client metadata for FAPI 2.0: authentication method, keys, PAR, DPoP, profile
+"""Client metadata for FAPI 2.0: authentication method, keys, PAR, DPoP, profile;
+DPoP-bound refresh tokens
 
 Revision ID: c4f1a9e2d7b3
 Revises: b7e41f0c2a9d
@@ -26,9 +27,13 @@ def upgrade():
         batch_op.add_column(sa.Column('dpop_bound_access_tokens', sa.Boolean(),
                                       server_default=sa.false(), nullable=False))
         batch_op.add_column(sa.Column('profile', sa.String(length=16), nullable=True))
+    with op.batch_alter_table('refresh_tokens', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('jkt', sa.String(length=64), nullable=True))
 
 
 def downgrade():
+    with op.batch_alter_table('refresh_tokens', schema=None) as batch_op:
+        batch_op.drop_column('jkt')
     with op.batch_alter_table('oauth_clients', schema=None) as batch_op:
         for column in ('profile', 'dpop_bound_access_tokens',
                        'require_pushed_authorization_requests', 'jwks_uri', 'jwks',
