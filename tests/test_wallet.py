@@ -386,3 +386,12 @@ def test_the_software_wallet_refuses_a_tampered_request(app, client, ana, ana_en
     link = same_device_link(client).replace("client_id=x509_hash%3A", "client_id=x509_hash%3AX")
     with pytest.raises(WalletError):
         wallet_of(app, pids).fetch_request(link)
+
+
+def test_the_pages_speak_slovenian_first(app, client, ana, ana_person, pids):
+    page = client.get("/trust/wallet").get_data(as_text=True)
+    assert "Odpri mojo denarnico" in page and '<html lang="sl">' in page
+    wallet = wallet_of(app, pids, {**ANA, "given_name": "Eva"})
+    refused = back_in_browser(client, wallet.answer(same_device_link(client)))
+    assert "Ime v denarnici ni ime, ki je na tem računu že preverjeno." in \
+        refused.get_data(as_text=True)
