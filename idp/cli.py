@@ -177,6 +177,27 @@ def clients_rotate_secret(client_id, as_json):
           f"New secret for {client_id}: {secret}\n(shown once: store it now)")
 
 
+@clients.command("registration-token")
+@click.option("--uses", default=1, show_default=True, type=click.IntRange(1, 10000),
+              help="How many clients it may register.")
+@click.option("--expires-in", type=click.IntRange(1, 365 * 24 * 3600), default=None,
+              help="Seconds it stays valid (default: IDP_REGISTRATION_TOKEN_TTL).")
+@click.option("--first-party", is_flag=True,
+              help="Clients it registers skip the consent screen.")
+@click.option("--json", "as_json", is_flag=True)
+def clients_registration_token(uses, expires_in, first_party, as_json):
+    """Issue an initial access token for the registration endpoint (RFC 7591)."""
+    from .oauth.registration import issue_initial_access_token
+
+    token, row = issue_initial_access_token(uses, expires_in, first_party, actor=OPERATOR)
+    data = {"initial_access_token": token, "uses": uses,
+            "expires_at": row.expires_at.isoformat() + "Z", "first_party": first_party,
+            "registration_endpoint": current_app.config["ISSUER"] + "/register"}
+    _emit(as_json, data, f"Initial access token: {token}\n  for {uses} registration(s) "
+          f"until {data['expires_at']} at {data['registration_endpoint']}\n"
+          "  (shown once: give it to the client's developer over a safe channel)")
+
+
 keys = AppGroup("keys", help="Signing keys.")
 
 

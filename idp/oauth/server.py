@@ -22,7 +22,7 @@ from flask import request as flask_request
 from werkzeug.datastructures import CombinedMultiDict, MultiDict
 
 from ..timeutil import epoch
-from . import backchannel, grants, lookups
+from . import backchannel, grants, lookups, registration
 from . import client_auth, dpop, par, resources
 from .claims import SCOPES_SUPPORTED, user_claims
 from .lookups import query_client, query_user
@@ -260,6 +260,7 @@ def init_app(app):
     server.register_extension(par.PushedAuthorizationRequests())
     server.register_endpoint(UserInfoEndpoint(resource_protector=require_token))
     server.register_endpoint(EndSessionEndpoint)
+    registration.init_app(app, server)
     server.register_extension(IssuerParameter())
     app.extensions["idp_oauth"] = server
 
