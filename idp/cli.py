@@ -192,7 +192,7 @@ def clients_registration_token(uses, expires_in, first_party, as_json):
     token, row = issue_initial_access_token(uses, expires_in, first_party, actor=OPERATOR)
     data = {"initial_access_token": token, "uses": uses,
             "expires_at": row.expires_at.isoformat() + "Z", "first_party": first_party,
-            "registration_endpoint": current_app.config["ISSUER"] + "/register"}
+            "registration_endpoint": current_app.config["ISSUER"] + "/connect/register"}
     _emit(as_json, data, f"Initial access token: {token}\n  for {uses} registration(s) "
           f"until {data['expires_at']} at {data['registration_endpoint']}\n"
           "  (shown once: give it to the client's developer over a safe channel)")

@@ -78,7 +78,7 @@ def discovery_document(issuer):
         "dpop_signing_alg_values_supported": dpop.ALGORITHMS,
         "backchannel_logout_supported": True,
         "backchannel_logout_session_supported": True,
-        "registration_endpoint": issuer + "/register",
+        "registration_endpoint": issuer + "/connect/register",
     }
 
 
