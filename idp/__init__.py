@@ -12,13 +12,15 @@ def create_app(test_config=None):
     app = Flask(
         __name__,
         instance_path=os.environ.get("IDP_INSTANCE_PATH") or os.path.join(os.getcwd(), "instance"),
-        template_folder=os.path.join(os.path.dirname(HERE), "templates"),
+        template_folder=_templates_folder(),
     )
+    from .catalogues import ensure_compiled
     from .config import load_settings
+    from .ops.logs import configure_logging
 
     load_settings(app, test_config)
-    logging.basicConfig(level=app.config["LOG_LEVEL"],
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(app.config["LOG_LEVEL"], app.config["LOG_FORMAT"])
+    ensure_compiled(os.path.join(HERE, "translations"))  # a checkout: .mo from .po
     logging.getLogger("alembic").setLevel(logging.WARNING)
     # Authlib logs whole tokens at DEBUG; no secret belongs in a log.
     logging.getLogger("authlib").setLevel(max(logging.INFO, logging.getLogger().level))
@@ -27,12 +29,19 @@ def create_app(test_config=None):
     _init_keys(app)
     _init_blueprints(app)
 
-    from . import cli, errors, web
+    from . import cli, errors, ops, web
 
     errors.init_app(app)
     web.init_app(app)
+    ops.init_app(app)
     cli.init_app(app)
     return app
+
+
+def _templates_folder():
+    """``idp/templates`` in an installed wheel, else the checkout's ``templates/``."""
+    packaged = os.path.join(HERE, "templates")
+    return packaged if os.path.isdir(packaged) else os.path.join(os.path.dirname(HERE), "templates")
 
 
 def _init_extensions(app):

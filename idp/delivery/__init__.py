@@ -13,6 +13,7 @@ from flask_babel import force_locale, get_locale
 from jinja2 import StrictUndefined
 
 from ..extensions import LOCALES
+from ..ops import metrics
 from . import email as smtp
 from . import sms as gateway
 
@@ -36,12 +37,15 @@ def send_email(to, kind, lang=None, **context):
     if not cfg.get("SMTP_HOST"):
         log.warning("IDP_SMTP_HOST unset; e-mail %s not sent, here it is:\nTo: %s\nSubject: %s\n\n%s",
                     kind, to, subject, body)
+        _count("email", context, "logged")
         return
     masked = mask_email(to)
     try:
         smtp.send(cfg, to, subject, body)
     except smtp.ERRORS as exc:
+        _count("email", context, "failed")
         raise _failed("email", kind, to, masked, exc) from exc
+    _count("email", context, "sent")
     log.info("sent %s e-mail to %s", kind, masked)
 
 
@@ -54,12 +58,15 @@ def send_sms(to, kind, lang=None, **context):
     if not cfg.get("SMS_GATEWAY_URL"):
         log.warning("IDP_SMS_GATEWAY_URL unset; SMS %s not sent, here it is:\nTo: %s\n%s",
                     kind, to, text)
+        _count("sms", context, "logged")
         return
     masked = mask_phone(to)
     try:
         gateway.send(cfg, to, text)
     except gateway.ERRORS as exc:
+        _count("sms", context, "failed")
         raise _failed("sms", kind, to, masked, exc) from exc
+    _count("sms", context, "sent")
     log.info("sent %s SMS to %s", kind, masked)
 
 
@@ -112,6 +119,11 @@ def _templates():
         env = app.extensions["idp_message_templates"] = app.jinja_env.overlay(
             undefined=StrictUndefined)
     return env
+
+
+def _count(channel, context, outcome):
+    if "code" in context:  # codes and one-time passwords, not notices
+        metrics.code_sent(channel, outcome)
 
 
 def _failed(channel, kind, to, masked, exc):

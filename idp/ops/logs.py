@@ -28,13 +28,20 @@ def choose_request_id(environ, trust_proxy):
     return offered if SANE_REQUEST_ID.fullmatch(offered) else new_request_id()
 
 
-class RequestIdFilter(logging.Filter):
-    """Gives every record the id of the request it was logged in ("-" outside one)."""
+def _stamp_records_with_request_id():
+    """Every record gets the id of the request it was made in ("-" outside one),
+    whichever handler writes it."""
+    factory = logging.getLogRecordFactory()
+    if getattr(factory, "idp_request_id", False):
+        return
 
-    def filter(self, record):
-        if not hasattr(record, "request_id"):
-            record.request_id = request_id.get() or "-"
-        return True
+    def make_record(*args, **kwargs):
+        record = factory(*args, **kwargs)
+        record.request_id = request_id.get() or "-"
+        return record
+
+    make_record.idp_request_id = True
+    logging.setLogRecordFactory(make_record)
 
 
 class JsonFormatter(logging.Formatter):
@@ -48,7 +55,7 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
-            "request_id": getattr(record, "request_id", None) or request_id.get(),
+            "request_id": getattr(record, "request_id", "-"),
         }
         audit = getattr(record, "audit", None)
         if isinstance(audit, dict):
@@ -67,23 +74,20 @@ class _StderrHandler(logging.StreamHandler):
 
 
 def configure_logging(level, log_format):
-    """Set up the root logger once per process; ``log_format`` is "text" or "json"."""
+    """Set up the root logger once per process; ``log_format`` is "text" or "json".
+    A test runner's own handlers are left as they are."""
     if log_format not in ("text", "json"):
         raise ValueError(f"IDP_LOG_FORMAT must be 'text' or 'json', not {log_format!r}")
+    _stamp_records_with_request_id()
     root = logging.getLogger()
-    root.setLevel(level)
     mine = [h for h in root.handlers if isinstance(h, _StderrHandler)]
-    if not root.handlers or mine:
-        handler = mine[0] if mine else _StderrHandler()
-        handler.setFormatter(JsonFormatter() if log_format == "json" else
-                             logging.Formatter(TEXT_FORMAT))
-        if not mine:
-            handler.addFilter(RequestIdFilter())
-            root.addHandler(handler)
-    else:  # someone else's handlers (a test runner): give their records the id too
-        for handler in root.handlers:
-            if not any(isinstance(f, RequestIdFilter) for f in handler.filters):
-                handler.addFilter(RequestIdFilter())
+    if root.handlers and not mine:
+        return  # configured by someone else (a test runner): as logging.basicConfig did
+    root.setLevel(level)
+    handler = mine[0] if mine else _StderrHandler()
+    handler.setFormatter(JsonFormatter() if log_format == "json" else logging.Formatter(TEXT_FORMAT))
+    if not mine:
+        root.addHandler(handler)
 
 
 class RequestMiddleware:

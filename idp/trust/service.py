@@ -16,6 +16,7 @@ from stdnum.si import ddv
 from .. import audit
 from ..accounts.models import User
 from ..extensions import db
+from ..ops import metrics
 from ..timeutil import utcnow
 from .cards import names_match
 from .levels import HIGH, RANK
@@ -129,6 +130,7 @@ def raise_trust_level(user, level, person, method, details, officer=None, ip=Non
                  actor=f"officer:{officer.id}" if officer else None,
                  previous=previous, level=level, method=method, evidence_id=evidence.id,
                  **{k: v for k, v in details.items() if k in AUDITED_DETAILS})
+    metrics.trust_level_changed(level)
     if commit:
         db.session.commit()
         announce(user, level)
