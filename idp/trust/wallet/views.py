@@ -208,6 +208,11 @@ def _finish(login, tid):
                                      result, ip=request.remote_addr)
     if problem is not None:
         return _refused_page(problem, iid)
+    if result["flow"] == openid4vp.SAME_DEVICE:
+        # As with an ID key: the wallet on this very device just proved the
+        # person (a PID at level high, bound to the wallet's key), so adding a
+        # passkey right after needs no further confirmation.
+        session["verified_at"] = session["id_key_at"] = int(time.time())
     return _done(iid, load_interaction(iid) if iid else None, HIGH)
 
 
