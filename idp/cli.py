@@ -32,9 +32,19 @@ def init_command():
     from flask_migrate import upgrade
 
     upgrade(directory=current_app.extensions["migrate"].directory)
-    keys = current_app.extensions["idp_keys"].entries()
+    ring = current_app.extensions["idp_keys"]
+    if not ring.entries():  # the first init of the cluster takes over a former key folder
+        imported = ring.import_folder(_keys_dir(), actor=OPERATOR)
+        if imported:
+            click.echo(f"Imported {len(imported)} signing key(s) from {_keys_dir()}")
+    ring.ensure(actor=OPERATOR)
+    keys = ring.entries()
     click.echo(f"Database ready: {current_app.config['SQLALCHEMY_DATABASE_URI'].split('@')[-1]}")
     click.echo(f"Signing keys: {', '.join(k['alg'] + ' ' + k['kid'] for k in keys if not k['retired_at'])}")
+
+
+def _keys_dir():
+    return os.path.abspath(current_app.config["KEYS_DIR"])
 
 
 @click.command("serve")
@@ -45,20 +55,32 @@ def init_command():
 @click.option("--threads", type=int, default=4, show_default=True,
               help="Blocking threads per worker (password hashing releases the GIL).")
 def serve_command(host, port, workers, threads):
-    """Run the production server (Granian, WSGI)."""
+    """Run the production server (Granian, WSGI) until SIGTERM or Ctrl-C.
+
+    Dead workers are replaced; stopping lets requests in flight finish and ends
+    every process; a port already in use is refused."""
     from flask_migrate import upgrade
 
-    upgrade(directory=current_app.extensions["migrate"].directory)
+    from .ops import server
+
     if workers is None:
         workers = (os.cpu_count() or 1) if current_app.config.get("REDIS_URL") else 1
     if workers > 1 and not current_app.config.get("REDIS_URL"):
         _fail("several workers need IDP_REDIS_URL: the in-process store is not shared")
-    argv = ["granian", "--interface", "wsgi", "--host", host, "--port", str(port),
-            "--workers", str(workers), "--blocking-threads", str(threads),
-            "--no-ws", "--log-level", "warning", "wsgi:app"]
+    try:
+        server.check_port_free(host, port)
+    except server.PortTaken as exc:
+        _fail(f"{exc}: is another server running? Stop it or choose --port.")
+    upgrade(directory=current_app.extensions["migrate"].directory)
     click.echo(f"Serving {current_app.config['ISSUER']} on {host}:{port} "
                f"with {workers} worker(s)")
-    os.execvp(argv[0], argv)
+    try:
+        code = server.run("idp.wsgi:app", host, port, workers, threads,
+                          log_format=current_app.config["LOG_FORMAT"], echo=click.echo)
+    except server.PortTaken as exc:  # taken in the meantime
+        _fail(f"{exc}: is another server running? Stop it or choose --port.")
+    click.echo("Stopped." if code == 0 else f"Granian exited with status {code}.")
+    sys.exit(code)
 
 
 clients = AppGroup("clients", help="Register and manage relying parties.")
@@ -214,15 +236,41 @@ def keys_list(as_json):
 @keys.command("rotate")
 @click.option("--json", "as_json", is_flag=True)
 def keys_rotate(as_json):
-    """Make new keys active; old public keys stay published until their tokens expire."""
-    from . import audit
-
-    added, pruned = current_app.extensions["idp_keys"].rotate()
-    audit.record("signing_keys_rotated", actor=OPERATOR, added=[k["kid"] for k in added],
-                 pruned=[k["kid"] for k in pruned])
+    """Make new keys active on every node (within IDP_CACHE_SECONDS); old public keys
+    stay published until their tokens expire."""
+    added, pruned = current_app.extensions["idp_keys"].rotate(actor=OPERATOR)
     _emit(as_json, {"added": added, "pruned": pruned},
           "Active keys: " + ", ".join(f"{k['alg']} {k['kid']}" for k in added)
           + (f"\nPruned: {', '.join(k['kid'] for k in pruned)}" if pruned else ""))
+
+
+@keys.command("import")
+@click.argument("folder", required=False, type=click.Path(file_okay=False))
+@click.option("--json", "as_json", is_flag=True)
+def keys_import(folder, as_json):
+    """Import the keys of a key folder (default IDP_KEYS_DIR) that the ring lacks."""
+    folder = os.path.abspath(folder) if folder else _keys_dir()
+    if not os.path.exists(os.path.join(folder, "keys.json")):
+        _fail(f"no keys.json in {folder}")
+    imported = current_app.extensions["idp_keys"].import_folder(folder, actor=OPERATOR)
+    _emit(as_json, imported, "\n".join(
+        f"Imported {k['alg']} {k['kid']}  {'retired' if k['retired_at'] else 'active'}"
+        for k in imported) or "Nothing to import: the ring has every key.")
+
+
+@keys.command("rewrap")
+@click.option("--json", "as_json", is_flag=True)
+def keys_rewrap(as_json):
+    """Seal every private key under the first IDP_KEY_ENCRYPTION_KEYS entry."""
+    from .signing import KeyEncryptionError
+
+    ring = current_app.extensions["idp_keys"]
+    try:
+        kids = ring.rewrap(actor=OPERATOR)
+    except KeyEncryptionError as exc:
+        _fail(str(exc))
+    _emit(as_json, {"rewrapped": kids, "kek_id": ring.sealer.primary_id},
+          f"Re-sealed {len(kids)} key(s) under key-encryption key {ring.sealer.primary_id}")
 
 
 users = AppGroup("users", help="Accounts (operator support and tests).")

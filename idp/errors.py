@@ -3,12 +3,12 @@ trace. A database or Redis that goes away gives 503, not 500."""
 
 import logging
 
-from flask import jsonify, render_template, request
+from flask import Response, jsonify, render_template, request
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 from redis.exceptions import RedisError
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, SecurityError
 
 from .web import STATELESS_PATHS
 
@@ -52,6 +52,12 @@ def init_app(app):
     def csrf_error(error):
         return render_error(400, _("The form has expired or was not sent from this site. "
                                    "Please go back, reload the page and try again."))
+
+    @app.errorhandler(SecurityError)
+    def untrusted_host(error):
+        # A Host (or X-Forwarded-Host) that is not the issuer's: no page can be
+        # built for it (URLs come from the host), so a plain answer.
+        return Response("Unknown host.\n", 400, mimetype="text/plain")
 
     @app.errorhandler(HTTPException)
     def http_error(error):

@@ -97,16 +97,16 @@ def test_a_new_login_ends_the_previous_session_of_the_browser(client, flow, rp, 
     assert record == {"active": False}
 
 
-@pytest.mark.parametrize("method, url", [
-    ("GET", "/token?lang=en"),
-    ("GET", "/authorize/resume/x?iid=y"),
-    ("GET", "/authorize/consent/x?iid=y&lang=en"),
-    ("GET", "/login?_method=x&_external=1"),
-    ("GET", "/nope?lang=en"),
+@pytest.mark.parametrize("method, url, status", [
+    ("GET", "/token?lang=en", 405),
+    ("GET", "/authorize/resume/x?iid=y", 400),
+    ("GET", "/authorize/consent/x?iid=y&lang=en", 400),
+    ("GET", "/login?_method=x&_external=1", 200),
+    ("GET", "/nope?lang=en", 404),
 ])
-def test_odd_urls_get_a_page_not_a_500(client, method, url):
+def test_odd_urls_get_a_page_not_a_500(client, method, url, status):
     response = client.open(url, method=method)
-    assert response.status_code in (200, 302, 400, 404, 405)
+    assert response.status_code == status
 
 
 def test_deeply_nested_claims_parameter(client, flow, rp):
@@ -121,24 +121,8 @@ def test_odd_client_ids(client, client_id):
     assert response.status_code == 400
     token = client.post("/token", data={"grant_type": "client_credentials",
                                         "client_id": client_id, "client_secret": "x"})
-    assert token.status_code in (400, 401)
-
-
-def test_retired_keys_still_verify_hints_after_they_leave_the_jwks(tmp_path):
-    import time
-
-    from joserfc import jwt
-
-    from idp.signing import KeyRing
-
-    ring = KeyRing(str(tmp_path), retire_after=10, keep_for=3600)
-    ring.ensure()
-    old = ring.signing_key("RS256")
-    hint = jwt.encode({"alg": "RS256", "kid": old.kid}, {"sub": "x"}, old)
-    ring.rotate(now=time.time() - 60)  # retired a minute ago: no longer published
-    published = {k["kid"] for k in json.loads(ring.jwks_json())["keys"]}
-    assert old.kid not in published
-    assert jwt.decode(hint, ring.hint_keyset(), algorithms=["RS256"]).claims["sub"] == "x"
+    # RFC 6749 5.2: 400 invalid_client, since no Authorization header was used.
+    assert token.status_code == 400 and token.get_json()["error"] == "invalid_client"
 
 
 def test_logging_in_again_as_the_same_person_keeps_the_tokens(client, flow, rp, ana):

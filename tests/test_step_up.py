@@ -161,6 +161,35 @@ def test_step_up_to_substantial_with_a_second_factor(client, flow, rp, make_user
     assert claims["amr"] == ["pwd", "otp", "mfa"]
 
 
+def test_a_cookie_captured_before_a_step_up_is_dead(app, client, flow, rp, make_user, clock):
+    """The session gets a new secret when it steps up: a cookie captured while
+    it was a password login cannot carry the stronger one (finding 5)."""
+    from conftest import Flow
+
+    user = make_user(email="eva@example.si")
+    person = Person(client, "eva@example.si")
+    f = flow(rp)
+    f.code("eva@example.si")  # password alone: low
+    person.add_totp(T0)
+    db.session.get(User, user.id).trust_level = "substantial"
+    db.session.commit()
+    stolen = client.get_cookie("idp_session").value
+    g = flow(rp)
+    path, _ = g.follow_to_page(g.start(acr_values=SUB))
+    clock["now"] += 30
+    reply, _ = g.follow_to_rp(person.answer_totp(path, clock["now"]))
+    assert "code" in reply
+    assert client.get_cookie("idp_session").value != stolen
+    thief = app.test_client()
+    thief.set_cookie("idp_session", stolen)
+    t = Flow(thief, rp)
+    params, _ = t.follow_to_rp(t.start(prompt="none", acr_values=SUB))
+    assert params["error"] == "login_required"
+    # The person's own, renewed session goes on at substantial without a prompt.
+    params, _ = g.follow_to_rp(g.start(prompt="none", acr_values=SUB))
+    assert "code" in params
+
+
 def test_essential_acr_in_claims_steps_up(client, flow, rp, prepare, clock):
     person = prepare("high")
     totp_code(flow(rp), person, clock)  # a substantial session

@@ -13,9 +13,21 @@ from idp.extensions import store
 LOW = "http://eidas.europa.eu/LoA/low"
 
 
-def decode_id_token(client, id_token):
+def decode_id_token(client, id_token, audience=None, nonce=None,
+                    issuer="http://localhost:5000"):
+    """Verify an ID token's signature against the JWKS and its claims with
+    joserfc's registry: ``iss``, ``exp``, ``iat`` always, ``aud`` and ``nonce``
+    when given."""
     keys = KeySet.import_key_set(client.get("/jwks.json").get_json())
-    return jwt.decode(id_token, keys, algorithms=["RS256", "ES256"])
+    token = jwt.decode(id_token, keys, algorithms=["RS256", "ES256", "PS256"])
+    expected = {"iss": {"essential": True, "value": issuer}, "exp": {"essential": True},
+                "iat": {"essential": True}, "sub": {"essential": True}}
+    if audience is not None:
+        expected["aud"] = {"essential": True, "value": audience}
+    if nonce is not None:
+        expected["nonce"] = {"essential": True, "value": nonce}
+    jwt.JWTClaimsRegistry(leeway=5, **expected).validate(token.claims)
+    return token
 
 
 def userinfo_status(client, access_token):
@@ -31,7 +43,7 @@ def test_code_exchange_gives_tokens_and_a_valid_id_token(client, flow, rp, ana):
     tokens = response.get_json()
     assert tokens["token_type"] == "Bearer" and tokens["expires_in"] == 600
     assert {"access_token", "refresh_token", "id_token"} <= set(tokens)
-    token = decode_id_token(client, tokens["id_token"])
+    token = decode_id_token(client, tokens["id_token"], audience=rp.client_id, nonce="n-123")
     claims = token.claims
     assert token.header["alg"] == "RS256" and token.header["kid"]
     assert claims["iss"] == "http://localhost:5000"
@@ -146,9 +158,12 @@ def test_redirect_uri_must_match_the_authorization_request(client, flow, make_cl
     {"Authorization": "Basic " + base64.b64encode(b"unknown:secret").decode()},
 ])
 def test_malformed_or_wrong_client_authentication(client, headers):
+    # RFC 6749 5.2: a client that tried the Authorization header gets 401 and a
+    # Basic challenge, whatever was wrong with it.
     response = client.post("/token", data={"grant_type": "client_credentials"}, headers=headers)
-    assert response.status_code in (400, 401)
-    assert response.get_json()["error"] in ("invalid_client", "invalid_request")
+    assert response.status_code == 401
+    assert response.get_json()["error"] == "invalid_client"
+    assert response.headers["WWW-Authenticate"].startswith("Basic ")
 
 
 def test_bad_client_secret(client, flow, rp, ana):

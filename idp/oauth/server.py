@@ -45,9 +45,9 @@ class AuthorizationServer(resources.ResourceIndicators, dpop.DPoPTokenEndpoint,
         response = super().handle_error_response(request, error)
         header = response.headers.get("WWW-Authenticate", "")
         if header.lower().startswith("bearer"):
-            # RFC 6750 3: the scheme is "Bearer"; a request without any token gets
-            # no error code in the challenge.
-            if error.error == "missing_authorization":
+            # RFC 6750 3.1: the scheme is "Bearer"; a request without a token,
+            # or with another scheme ("Basic …"), gets no error code in the challenge.
+            if error.error in ("missing_authorization", "unsupported_token_type"):
                 response.headers["WWW-Authenticate"] = (
                     f'Bearer realm="{current_app.config["ISSUER"]}"')
                 response.set_data(json.dumps({"error": "invalid_token",
