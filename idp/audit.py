@@ -25,12 +25,14 @@ class AuditEvent(db.Model):
     details: Mapped[dict] = mapped_column(JSON, default=dict)
 
 
-def record(event, user_id=None, actor=None, ip=None, commit=True, **details):
-    """Write an audit event (and commit it unless the caller's transaction will)."""
-    db.session.add(AuditEvent(event=event, user_id=user_id, actor=actor, ip=ip, details=details))
+def record(event, user_id=None, actor=None, ip=None, commit=True, session=None, **details):
+    """Write an audit event (and commit it unless the caller's transaction will),
+    in ``session`` when the change has its own, else in the request's."""
+    session = session or db.session
+    session.add(AuditEvent(event=event, user_id=user_id, actor=actor, ip=ip, details=details))
     log.info("audit %s user=%s actor=%s ip=%s %s", event, user_id, actor, ip, details,
              extra={"audit": {"event": event, "user_id": user_id, "actor": actor, "ip": ip,
                               "details": details}})  # the fields of a JSON log line
     if commit:
-        db.session.commit()
+        session.commit()
 

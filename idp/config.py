@@ -152,8 +152,6 @@ def load_settings(app, overrides=None):
         cfg["SECRET_KEY"] = _instance_secret(app.instance_path)
     cfg["KEY_ENCRYPTION_KEYS"] = secret_list(cfg.get("KEY_ENCRYPTION_KEYS")) or [
         _instance_secret(app.instance_path, "key_encryption_key")]
-    cfg["KEY_ENCRYPTION_KEYS"] = secret_list(cfg.get("KEY_ENCRYPTION_KEYS")) or [
-        _instance_secret(app.instance_path, "key_encryption_key")]
 
     secure = cfg["ISSUER"].startswith("https://")
     cfg.update(

@@ -34,6 +34,10 @@ class MemoryStore:
         with self._lock:
             return self._live(key)
 
+    def get_many(self, *keys):
+        with self._lock:
+            return [self._live(key) for key in keys]
+
     def set(self, key, value, ttl):
         with self._lock:
             self._data[key] = (value, time.monotonic() + ttl)
@@ -102,6 +106,9 @@ class RedisStore:
 
     def get(self, key):
         return self.client.get(self._k(key))
+
+    def get_many(self, *keys):
+        return self.client.mget([self._k(key) for key in keys])
 
     def set(self, key, value, ttl):
         self.client.set(self._k(key), value, ex=int(max(1, ttl)))

@@ -60,6 +60,7 @@ def backend(request, tmp_path_factory, keys_dir, smtp_sink, sms_sink):
     tag = secrets.token_hex(4)
     instance = tmp_path_factory.mktemp(f"instance-{request.param}")
     config = {"KEYS_DIR": keys_dir, "SECRET_KEY": "test-" + tag, "TESTING": True,
+              "KEY_ENCRYPTION_KEYS": [f"test-key-encryption-key-{tag}-0123456789"],
               "SMTP_HOST": smtp_sink.host, "SMTP_PORT": smtp_sink.port,
               "SMS_GATEWAY_URL": sms_sink.url}
     if request.param == "sqlite":
@@ -109,10 +110,12 @@ def _fresh_request_state():
 
 
 def reset(app):
-    """Empty every table (children first) and the store, for the next test."""
+    """Empty every table (children first) and the store, for the next test. The
+    signing keys stay: generating them for every test would cost seconds."""
     with app.app_context():
         for table in reversed(db.metadata.sorted_tables):
-            db.session.execute(table.delete())
+            if table.name != "signing_keys":
+                db.session.execute(table.delete())
         db.session.commit()
         db.session.remove()
         app.extensions["idp_store"].clear()

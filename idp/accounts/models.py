@@ -1,9 +1,8 @@
 import uuid
 from datetime import date, datetime
 
-from flask import current_app
-from sqlalchemy import String, event, false
-from sqlalchemy.orm import Mapped, Session, mapped_column, object_session
+from sqlalchemy import String, false
+from sqlalchemy.orm import Mapped, mapped_column
 
 from ..extensions import db
 from ..timeutil import utcnow
@@ -48,29 +47,3 @@ class User(db.Model):
 
     def __repr__(self):
         return f"<User {self.id} {self.sub}>"
-
-
-@event.listens_for(User, "after_update")
-@event.listens_for(User, "after_delete")
-def _forget_cached_user(mapper, connection, user):
-    """Changes made in this process are seen by its API requests at once: forget
-    the row now, and again after the commit, so that no other thread caches
-    the old row in between."""
-    _forget_users({user.id})
-    session = object_session(user)
-    if session is not None:
-        session.info.setdefault("idp_changed_users", set()).add(user.id)
-
-
-@event.listens_for(Session, "after_commit")
-def _forget_committed_users(session):
-    changed = session.info.pop("idp_changed_users", None)
-    if changed:
-        _forget_users(changed)
-
-
-def _forget_users(user_ids):
-    cache = current_app.extensions.get("idp_users") if current_app else None
-    if cache is not None:
-        for user_id in user_ids:
-            cache.forget(user_id)

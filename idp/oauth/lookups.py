@@ -1,10 +1,11 @@
-"""Clients and accounts as API requests read them: through the per-process row
-caches (``idp/cache.py``) that ``server.init_app`` creates."""
+"""Clients and accounts as API requests read them: through the row caches
+(``idp/cache.py``) that ``server.init_app`` creates, each checked against the
+shared version of its row on every use."""
 
 from flask import current_app
 
 from ..accounts.models import User
-from ..cache import RowCache
+from ..cache import RowCache, SharedVersions, watch
 from ..extensions import db
 from .models import OAuthClient
 
@@ -30,6 +31,16 @@ def _load_user(session, user_id):
     return session.get(User, user_id)
 
 
+# Any committed change of a client or an account, wherever it is made, reaches
+# every process's cache at once.
+watch(OAuthClient, "idp_clients", "client_id")
+watch(User, "idp_users", "id")
+
+
 def init_app(app):
-    app.extensions["idp_clients"] = RowCache(app.config["CACHE_SECONDS"], _load_client)
-    app.extensions["idp_users"] = RowCache(app.config["CACHE_SECONDS"], _load_user)
+    seconds = app.config["CACHE_SECONDS"]
+    store = app.extensions["idp_store"]
+    ttl = seconds + 60  # a token outlives every snapshot stamped with its predecessor
+    app.extensions["idp_clients"] = RowCache(seconds, _load_client,
+                                             SharedVersions(store, "client", ttl))
+    app.extensions["idp_users"] = RowCache(seconds, _load_user, SharedVersions(store, "user", ttl))
