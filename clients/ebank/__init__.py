@@ -16,7 +16,7 @@ import requests
 from authlib.integrations.flask_client import OAuth, OAuthError
 from flask import Flask, redirect, render_template, request, session
 
-from . import api, headers, payment
+from . import api, backchannel, headers, payment
 from .ledger import Ledger
 
 HIGH = api.HIGH
@@ -71,6 +71,7 @@ def create_app(test_config=None):
     headers.init_app(app)
 
     client_id, client_secret = _credentials(app.config)
+    backchannel.init_app(app, client_id)
     oauth = OAuth(app)
     oauth.register(
         "idp",

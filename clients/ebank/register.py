@@ -24,7 +24,8 @@ def main():
     idp("clients", "delete", "ebank", "--yes")  # a stale registration without its secret
     result = idp("clients", "create", "--client-id", "ebank", "--name", "E-banka",
                  "--redirect-uri", URL + "/callback", "--post-logout-redirect-uri", URL + "/",
-                 "--first-party", "--json")
+                 "--first-party", "--backchannel-logout-uri", URL + "/backchannel-logout",
+                 "--backchannel-logout-session-required", "--json")
     if result.returncode != 0:
         sys.exit(result.stderr)
     data = json.loads(result.stdout)
