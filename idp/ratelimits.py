@@ -72,6 +72,7 @@ UNLIMITED_ENDPOINTS = {
     "wallet.request_object": "a wallet fetching a request it was given; nothing typed",
     "wallet.response": "an encrypted wallet response bound to a one-time nonce",
     "oauth.authorize": "a POST only turns into the same request as a GET",
+    "factor.passkey_options": "hands out a one-time WebAuthn challenge; its answer is limited",
     "oauth.logout": "nothing typed; ends the caller's own session",
     "oauth.consent": "a yes or no on the caller's own request",
     "oauth.abort": "a button on the caller's own request",
