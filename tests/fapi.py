@@ -15,19 +15,16 @@ ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
 
 def new_key(alg="ES256", kid=None):
+    parameters = {"alg": alg, "kid": kid or secrets.token_hex(4)}
     if alg == "ES256":
-        key = ECKey.generate_key("P-256", private=True)
-    elif alg in ("PS256", "RS256"):
-        key = RSAKey.generate_key(2048, private=True)
-    else:
-        key = OKPKey.generate_key("Ed25519", private=True)
-    key.alg = alg
-    key.kid = kid or secrets.token_hex(4)
-    return key
+        return ECKey.generate_key("P-256", parameters, private=True)
+    if alg in ("PS256", "RS256"):
+        return RSAKey.generate_key(2048, parameters, private=True)
+    return OKPKey.generate_key("Ed25519", parameters, private=True)
 
 
 def public_jwks(*keys):
-    return {"keys": [dict(k.as_dict(private=False), kid=k.kid, alg=k.alg) for k in keys]}
+    return {"keys": [k.as_dict(private=False) for k in keys]}
 
 
 def client_assertion(client_id, key, aud=ISSUER, lifetime=60, **claims):
@@ -59,8 +56,8 @@ def dpop_proof(key, htm, htu, access_token=None, nonce=None, typ="dpop+jwt", jwk
         payload["nonce"] = nonce
     payload.update(claims)
     payload = {k: v for k, v in payload.items() if v is not None}
-    header = {"typ": typ, "alg": key.alg,
-              "jwk": jwk if jwk is not None else key.as_dict(private=False)}
+    public = {k: v for k, v in key.as_dict(private=False).items() if k not in ("kid", "alg")}
+    header = {"typ": typ, "alg": key.alg, "jwk": jwk if jwk is not None else public}
     return jwt.encode(header, payload, key, algorithms=[key.alg])
 
 
@@ -91,8 +88,8 @@ class DPoPClient:
                 self.nonce = response.headers["DPoP-Nonce"]
             if not _asks_for_nonce(response):
                 return response
-            kwargs["headers"] = {k: v for k, v in headers.items()
-                                 if k not in ("DPoP", "Authorization")}
+            kwargs["headers"] = {k: v for k, v in headers.items() if k != "DPoP"
+                                 and not (access_token and k == "Authorization")}
         return response
 
 

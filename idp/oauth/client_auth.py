@@ -29,9 +29,9 @@ SECRET_METHODS = ["client_secret_basic", "client_secret_post"]
 CONFIDENTIAL_METHODS = [*SECRET_METHODS, "private_key_jwt"]
 ALL_METHODS = [*CONFIDENTIAL_METHODS, "none"]
 
-ASSERTION_ALGS = ["ES256", "PS256", "EdDSA", "RS256"]
-FAPI2_ALGS = ["ES256", "PS256", "EdDSA"]  # FAPI 2.0 5.4: no RSASSA-PKCS1-v1_5
-MAX_LIFETIME = 300  # seconds an assertion may be valid from now (RFC 7523 3: "reasonable")
+ASSERTION_ALGS = ["ES256", "PS256", "Ed25519", "EdDSA", "RS256"]
+FAPI2_ALGS = ["ES256", "PS256", "Ed25519", "EdDSA"]  # FAPI 2.0 5.4: no RSASSA-PKCS1-v1_5
+MAX_LIFETIME = 3600  # seconds an assertion may still be valid (RFC 7523 3; common clients sign for 1 h)
 LEEWAY = 30  # clock skew, seconds
 
 JWKS_TIMEOUT = 5  # seconds to connect and between bytes
@@ -81,7 +81,10 @@ def _fetch_jwks(uri):
                     raise ClientKeysUnavailable(f"{uri}: more than {JWKS_MAX_BYTES} bytes")
     except requests.RequestException as exc:
         raise ClientKeysUnavailable(f"{uri}: {exc.__class__.__name__}") from exc
-    return public_keyset(_json(body, uri))
+    try:
+        return public_keyset(_json(body, uri))
+    except ValueError as exc:
+        raise ClientKeysUnavailable(f"{uri}: {exc}") from None
 
 
 def _json(body, uri):

@@ -24,18 +24,24 @@ from urllib.parse import urlsplit, urlunsplit
 from authlib.oauth2.rfc6749.errors import InvalidRequestError, OAuth2Error
 from flask import current_app
 from joserfc import jws, jwt
+from joserfc.jws import JWSRegistry
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, OKPKey, RSAKey
 
 from ..extensions import store
 
-ALGORITHMS = ["ES256", "PS256", "EdDSA"]
+ALGORITHMS = ["ES256", "PS256", "Ed25519", "EdDSA"]  # EdDSA: the name before RFC 9864
 KEY_TYPES = {"EC": ECKey, "RSA": RSAKey, "OKP": OKPKey}
 PRIVATE_MEMBERS = ("d", "p", "q", "dp", "dq", "qi", "oth", "k")
 IAT_PAST = 60  # how old a proof may be, seconds (a nonce makes it fresh anyway)
 IAT_FUTURE = 10  # clock skew the other way
 NONCE_WINDOW = 300  # a nonce is good for this window and the next one
 MAX_PROOF_BYTES = 8192
+
+# The proof carries its public key in the header: an RSA key does not fit in
+# joserfc's default 512-byte header limit.
+PROOF_REGISTRY = JWSRegistry(algorithms=ALGORITHMS)
+PROOF_REGISTRY.max_header_length = 2048
 
 
 class InvalidDPoPProofError(OAuth2Error):
@@ -133,7 +139,7 @@ def verify_proof(proof, method, uri, access_token=None, require_nonce=False,
     if not isinstance(proof, str) or len(proof) > MAX_PROOF_BYTES:
         raise error(description="The DPoP proof is missing or too long.")
     try:
-        header = jws.extract_compact(proof.encode()).headers()
+        header = jws.extract_compact(proof.encode(), None, PROOF_REGISTRY).headers()
     except (JoseError, ValueError, UnicodeError):
         raise error(description="The DPoP proof is not a JWS.") from None
     if header.get("typ") != "dpop+jwt":
@@ -147,7 +153,8 @@ def verify_proof(proof, method, uri, access_token=None, require_nonce=False,
         raise error(description="The DPoP proof's jwk must be a public key.")
     try:
         key = KEY_TYPES[jwk["kty"]].import_key(jwk)
-        claims = jwt.decode(proof, key, algorithms=[header["alg"]]).claims
+        claims = jwt.decode(proof, key, algorithms=[header["alg"]],
+                            registry=PROOF_REGISTRY).claims
     except (JoseError, ValueError, TypeError):
         raise error(description="The DPoP proof's signature does not verify.") from None
     _check_claims(claims, method, uri, access_token, error)
@@ -270,7 +277,7 @@ def proof_header_or_401(headers):
 
 def _nonce_claim(proof):
     try:
-        payload = jws.extract_compact(proof.encode()).payload
+        payload = jws.extract_compact(proof.encode(), None, PROOF_REGISTRY).payload
         return json.loads(payload).get("nonce")
     except (JoseError, ValueError, AttributeError):
         return None

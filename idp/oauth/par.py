@@ -82,6 +82,9 @@ class PushedAuthorizationEndpoint(Endpoint):
             raise InvalidRequestError("request_uri cannot be pushed (RFC 9126 2.1).")
         if "request" in form:
             raise RequestNotSupportedError()
+        if client.fapi2 and not form.get("redirect_uri"):
+            # FAPI 2.0 5.3.2.2: the redirect URI is always pushed.
+            raise InvalidRequestError("redirect_uri is required in pushed requests.")
         params = {k: form.getlist(k) for k in form
                   if k not in ("client_assertion", "client_assertion_type", "client_secret")}
         params["client_id"] = [client.client_id]
