@@ -12,16 +12,20 @@ and reads the row again when it moved. So no two workers ever answer from
 different states of an account or a client. Nothing here is state: every entry
 can be read again from the database."""
 
+import logging
 import secrets
 import time
 
 from flask import current_app
+from redis.exceptions import RedisError
 from sqlalchemy import event
 from sqlalchemy.orm import Session, object_session
 
 from .extensions import db
 
 ALL = "*"  # the cache-wide token, moved by bulk UPDATE/DELETE statements
+
+log = logging.getLogger("idp.cache")
 
 
 class SharedVersions:
@@ -52,7 +56,11 @@ class RowCache:
     def get(self, key):
         now = time.monotonic()
         # Read before the row: a change committed after this read moves the token again.
-        version = self._versions.current(key) if self._versions else None
+        try:
+            version = self._versions.current(key) if self._versions else None
+        except RedisError:
+            self._items = {}  # changes may be missed meanwhile: start afresh afterwards
+            raise
         hit = self._items.get(key)
         if hit is not None and hit[1] > now and hit[2] == version:
             return hit[0]
@@ -76,7 +84,14 @@ class RowCache:
         else:
             self._items.pop(key, None)
         if self._versions:
-            self._versions.bump(ALL if key is None else key)
+            try:
+                self._versions.bump(ALL if key is None else key)
+            except RedisError:
+                # The change is committed. While the store is down no process uses a
+                # snapshot (each use asks the store first, and a failed ask drops them
+                # all); one that made no request meanwhile keeps its own for at most
+                # IDP_CACHE_SECONDS.
+                log.warning("cache: the shared version of %s was not moved", key)
 
 
 def watch(model, extension, key_attr):
