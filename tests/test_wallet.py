@@ -395,3 +395,67 @@ def test_the_pages_speak_slovenian_first(app, client, ana, ana_person, pids):
     refused = back_in_browser(client, wallet.answer(same_device_link(client)))
     assert "Ime v denarnici ni ime, ki je na tem računu že preverjeno." in \
         refused.get_data(as_text=True)
+
+
+# -- every reason class in plain words, and setup errors --------------------------------
+
+def _answer_with(app, client, pids, disclose=None, **issue):
+    wallet = wallet_of(app, pids, **issue)
+    wallet.fetch_request(same_device_link(client))
+    presentation = wallet.present(disclose=disclose)
+    return wallet.post_response(wallet.encrypt({"vp_token": {"pid": [presentation]},
+                                                "state": wallet.request["state"]}))
+
+
+@pytest.mark.parametrize("issue, disclose, reason, reason_class", [
+    ({"vct": "urn:eudi:pid:xx:1"}, None, "vct", "untrusted"),
+    ({"exp": 1_700_000_000}, None, "expired", "not_valid"),
+    ({"status": False}, None, "no_status", "untrusted"),
+    ({}, {"given_name": True, "family_name": True}, "claims_missing", "incomplete"),
+])
+def test_each_refusal_class_has_its_plain_words(app, client, ana, ana_en, pids, issue, disclose,
+                                                reason, reason_class):
+    response = back_in_browser(client, _answer_with(app, client, pids, disclose, **issue))
+    assert response.status_code == 400 and says(response, REFUSED[reason_class])
+    assert 'data-reason="%s"' % reason_class in response.get_data(as_text=True)
+    assert audits("wallet_refused")[0].details == {
+        "reason": reason, "reason_class": reason_class, "flow": "same_device"}
+    assert fresh(ana).trust_level == "low"
+
+
+def test_an_unreachable_status_list_says_try_later(app, client, ana, ana_en, pids):
+    wallet = wallet_of(app, pids)
+    pids.down = True
+    response = back_in_browser(client, wallet.answer(same_device_link(client)))
+    assert response.status_code == 400 and says(response, REFUSED["unavailable"])
+
+
+def test_a_tampered_ciphertext_is_refused_and_not_consumed(app, client, ana, ana_en, pids):
+    wallet = wallet_of(app, pids)
+    wallet.fetch_request(same_device_link(client))
+    good = wallet.encrypt({"vp_token": {"pid": [wallet.present()]},
+                           "state": wallet.request["state"]})
+    head, key, iv, ciphertext, tag = good.split(".")
+    bad = ".".join([head, key, iv, ("A" if ciphertext[0] != "A" else "B") + ciphertext[1:], tag])
+    answer = wallet.post_response(bad)
+    assert (answer.status, answer.json()["error"]) == (400, "invalid_request")
+    assert answer.json()["error_description"].startswith("undecryptable")
+    assert back_in_browser(client, wallet.post_response(good)).status_code == 302
+
+
+def test_the_verifier_sends_no_trust_anchor_in_x5c(app, client, ana, ana_en, pids):
+    from joserfc import jws
+    from wallet import REGISTRY
+
+    link = same_device_link(client)
+    body = FlaskHttp(app.test_client()).get(f"/openid4vp/request/{tid_of(link)}").body
+    header = jws.extract_compact(body.encode(), registry=REGISTRY).headers()
+    assert len(header["x5c"]) == 1 and header["typ"] == "oauth-authz-req+jwt"
+
+
+def test_a_missing_anchor_folder_is_a_503_not_a_500(app, client, ana, ana_en, pids, tmp_path):
+    app.config["PID_PROVIDERS_DIR"] = str(tmp_path / "nowhere")
+    assert client.get("/trust/wallet").status_code == 503
+    (tmp_path / "empty").mkdir()
+    app.config["PID_PROVIDERS_DIR"] = str(tmp_path / "empty")  # no anchor in it
+    assert client.get("/trust/wallet").status_code == 503

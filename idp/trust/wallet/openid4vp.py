@@ -65,6 +65,14 @@ class VerifierIdentity:
                 for c in self.chain]
 
 
+def _self_signed(cert):
+    try:
+        cert.verify_directly_issued_by(cert)
+        return True
+    except Exception:  # another issuer, or a key type that cannot say
+        return False
+
+
 def client_id_for(leaf, prefix):
     """``x509_hash:`` + base64url SHA-256 of the certificate's DER, or
     ``x509_san_dns:`` + its first DNS name."""
@@ -83,7 +91,10 @@ def client_id_for(leaf, prefix):
 
 def load_verifier(cert_file, key_file, prefix):
     try:
-        chain = tuple(x509.load_pem_x509_certificates(Path(cert_file).read_bytes()))
+        # The anchor never travels in x5c (HAIP 1.0): self-signed certificates are left out.
+        chain = tuple(c for i, c in enumerate(
+            x509.load_pem_x509_certificates(Path(cert_file).read_bytes()))
+            if i == 0 or not _self_signed(c))
         key = ECKey.import_key(Path(key_file).read_bytes())
     except (OSError, ValueError, JoseError) as exc:
         raise WalletSetupError(f"the verifier certificate or key cannot be read: {exc}") from None
@@ -210,7 +221,7 @@ def open_response(tx, response):
         plain = jwe.decrypt_compact(response, key,
                                     algorithms=[KEY_ALGORITHM, *ENC_VALUES]).plaintext
         payload = json.loads(plain)
-    except (JoseError, ValueError) as exc:
+    except (JoseError, ValueError, RecursionError) as exc:
         raise ResponseError(f"undecryptable: {type(exc).__name__}") from None
     if not isinstance(payload, dict):
         raise ResponseError("malformed")

@@ -171,6 +171,8 @@ def verify_chain(x5c, anchors, now):
         path = verifier.verify(leaf, chain[1:]).chain
     except VerificationError as exc:
         raise PidRefused(UNTRUSTED_ISSUER, str(exc)) from None
+    except Exception as exc:  # an unsupported extension or key: no path, so refused
+        raise PidRefused(UNTRUSTED_ISSUER, f"{type(exc).__name__}: {exc}") from None
     key = leaf.public_key()
     if not (isinstance(key, ec.EllipticCurvePublicKey) and isinstance(key.curve, ec.SECP256R1)):
         raise PidRefused(WRONG_ALGORITHM, "the issuer key is not P-256")
@@ -271,6 +273,14 @@ def verify_pid(presentation, *, nonce, audience, anchors, vcts, now, status_of,
     """The PID in ``presentation`` (an SD-JWT with its key-binding JWT), or
     PidRefused. ``status_of(uri, idx, now)`` answers the Token Status List value
     of the credential or raises StatusUnavailable."""
+    try:
+        return _verify(presentation, nonce, audience, anchors, vcts, now, status_of,
+                       key_binding_max_age)
+    except RecursionError:  # JSON nested deeper than anyone's PID
+        raise PidRefused(MALFORMED, "nested too deeply") from None
+
+
+def _verify(presentation, nonce, audience, anchors, vcts, now, status_of, key_binding_max_age):
     if now.tzinfo is None:
         now = now.replace(tzinfo=timezone.utc)
     moment = int(now.timestamp())

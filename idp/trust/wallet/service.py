@@ -2,6 +2,7 @@
 account, cross-device only confirms), the raise to high with its evidence,
 and the audit of every refusal (its reason class, never personal data)."""
 
+import hashlib
 import logging
 import os
 from datetime import date, datetime, timezone
@@ -9,14 +10,14 @@ from datetime import date, datetime, timezone
 from flask_babel import lazy_gettext as _l
 
 from ... import audit
-from ...extensions import db
+from ...extensions import db, store
 from ..cards import names_match
 from ..levels import HIGH, SUBSTANTIAL
 from ..models import IdentityEvidence
 from ..service import (OTHER_PERSON, TAKEN, Person, TrustError, names_differ,
                        normalise_tax_number, raise_trust_level, valid_tax_number)
 from . import openid4vp
-from .pid import REASON_CLASS, TrustAnchors, VerifiedPid, verify_pid
+from .pid import TrustAnchors, VerifiedPid, verify_pid
 from .status import StatusLists
 
 log = logging.getLogger(__name__)
@@ -69,11 +70,16 @@ def as_list(value):
 def anchors(app):
     """The PID providers' anchors, read again when the folder changes."""
     path = app.config["PID_PROVIDERS_DIR"]
-    with os.scandir(path) as entries:
-        stamp = (path, tuple(sorted((e.name, e.stat().st_mtime_ns) for e in entries)))
-    cached = app.extensions.get("idp_pid_anchors")
-    if cached is None or cached[0] != stamp:
-        cached = app.extensions["idp_pid_anchors"] = (stamp, TrustAnchors.from_folder(path))
+    try:
+        with os.scandir(path) as entries:
+            stamp = (path, tuple(sorted((e.name, e.stat().st_mtime_ns) for e in entries)))
+        cached = app.extensions.get("idp_pid_anchors")
+        if cached is None or cached[0] != stamp:
+            cached = app.extensions["idp_pid_anchors"] = (stamp, TrustAnchors.from_folder(path))
+    except (OSError, ValueError) as exc:
+        raise openid4vp.WalletSetupError(f"IDP_PID_PROVIDERS_DIR: {exc}") from None
+    if not cached[1].certificates:
+        raise openid4vp.WalletSetupError("IDP_PID_PROVIDERS_DIR holds no certificate")
     return cached[1]
 
 
@@ -170,23 +176,42 @@ def rule_problem(user, pid, flow):
 def raise_with_pid(app, user, pid, tx, ip=None):
     """Raise ``user`` to high with a verified PID; the REFUSED key on refusal
     (audited), None on success (audited, owner e-mailed)."""
-    problem = rule_problem(user, pid, tx["flow"])
-    if problem is None:
-        tax = _tax_number(app, pid)
-        person = Person(pid.given_name, pid.family_name, pid.birthdate, tax,
-                        tax_verified=tax is not None)
+    # One raise per person at a time: two accounts presenting the same PID in
+    # parallel would both pass the "held elsewhere" check before either commits.
+    lock = "wallet:person:" + _person_key(pid)
+    if not store().add(lock, "1", 60):
+        problem = "taken"
+    else:
         try:
-            raise_trust_level(user, HIGH, person, METHOD, pid.evidence(tx["flow"]), ip=ip)
-        except TrustError as error:
-            db.session.rollback()
-            problem = ("taken" if error.message is TAKEN else
-                       "other_person" if error.message is OTHER_PERSON else "not_higher")
+            problem = _raise(app, user, pid, tx, ip)
+        finally:
+            store().delete(lock)
     if problem is not None:
         refuse(tx, problem, "account", ip=ip)
     return problem
 
 
-def refusal_of(exc):
-    """(reason, reason class) of a PidRefused."""
-    return exc.reason, REASON_CLASS[exc.reason]
+def _raise(app, user, pid, tx, ip):
+    problem = rule_problem(user, pid, tx["flow"])
+    if problem is not None:
+        return problem
+    tax = _tax_number(app, pid)
+    person = Person(pid.given_name, pid.family_name, pid.birthdate, tax,
+                    tax_verified=tax is not None)
+    try:
+        raise_trust_level(user, HIGH, person, METHOD, pid.evidence(tx["flow"]), ip=ip)
+    except TrustError as error:
+        db.session.rollback()
+        return ("taken" if error.message is TAKEN else
+                "other_person" if error.message is OTHER_PERSON else "not_higher")
+    return None
+
+
+def _person_key(pid):
+    """Who the PID names, as a digest: country and number, else names and birth date."""
+    if pid.administrative_number:
+        who = f"{pid.issuing_country}|{pid.administrative_number}"
+    else:
+        who = f"{pid.given_name.casefold()}|{pid.family_name.casefold()}|{pid.birthdate}"
+    return hashlib.sha256(who.encode()).hexdigest()
 

@@ -36,6 +36,7 @@ def _require_wallet():
     if not service.enabled(current_app):
         abort(404)
     try:
+        service.anchors(current_app)
         return openid4vp.verifier_identity(current_app)
     except openid4vp.WalletSetupError as exc:
         log.error("wallet: %s", exc)
