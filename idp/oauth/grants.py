@@ -82,6 +82,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             "acr": login.acr,
             "amr": login.amr,
             "fam": login.family,
+            "resource": data.get("resource"),  # RFC 8707
         }
         # Claims asked for by name, within what the client may have and the
         # person consented to (the pipeline asked for consent to these scopes).
