@@ -7,7 +7,9 @@ from flask import Response, jsonify, render_template, request
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 from redis.exceptions import RedisError
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import (DBAPIError, InterfaceError, OperationalError, PendingRollbackError,
+                            SQLAlchemyError)
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException, SecurityError
 
 from .web import STATELESS_PATHS
@@ -65,6 +67,9 @@ def init_app(app):
 
     @app.errorhandler(RedisError)
     @app.errorhandler(OperationalError)
+    @app.errorhandler(InterfaceError)  # a connection the server closed under us
+    @app.errorhandler(PendingRollbackError)  # what is left of an earlier failure
+    @app.errorhandler(PoolTimeout)  # no connection to be had
     def backend_down(error):
         log.error("backend unavailable: %s", error.__class__.__name__)
         _rollback()
@@ -74,8 +79,26 @@ def init_app(app):
     def unexpected(error):
         if isinstance(error, SQLAlchemyError):
             _rollback()
+            if isinstance(error, DBAPIError) and error.connection_invalidated:
+                return backend_down(error)
         log.exception("unhandled error")
         return render_error(500)
+
+    @app.teardown_appcontext
+    def close_session(_error):
+        # Runs before Flask-SQLAlchemy's own teardown (teardowns run in reverse).
+        # Its rollback fails when the database went away after the view; the
+        # view's answer stands (its work was committed or is lost either way),
+        # so the connection is dropped instead of the error reaching the server
+        # as a 500.
+        from .extensions import db
+
+        try:
+            db.session.remove()
+        except SQLAlchemyError as error:
+            log.error("backend unavailable after the view: %s", error.__class__.__name__)
+            db.session().invalidate()  # drop the connection, do not roll back on it
+            db.session.remove()
 
 
 def _rollback():
@@ -84,4 +107,4 @@ def _rollback():
     try:
         db.session.rollback()
     except Exception:  # the database may be the thing that is gone
-        pass
+        db.session().invalidate()
