@@ -108,6 +108,8 @@ def test_same_device_raises_to_high_with_evidence(app, client, ana, ana_en, pids
         "given_name", "family_name", "birthdate", "issuing_country",
         "personal_administrative_number"]
     assert "wallet_nonce" in request
+    [authorities] = request["dcql_query"]["credentials"][0]["trusted_authorities"]
+    assert authorities["type"] == "aki" and len(authorities["values"]) == 1
     response = back_in_browser(client, answer)
     assert response.status_code == 302 and response.headers["Location"] == "/trust"
     user = fresh(ana)
@@ -459,3 +461,14 @@ def test_a_missing_anchor_folder_is_a_503_not_a_500(app, client, ana, ana_en, pi
     (tmp_path / "empty").mkdir()
     app.config["PID_PROVIDERS_DIR"] = str(tmp_path / "empty")  # no anchor in it
     assert client.get("/trust/wallet").status_code == 503
+
+
+def test_the_query_names_our_trust_anchors_only(app, client, ana, ana_en, pids, tmp_path):
+    stranger = PidProvider(tmp_path / "elsewhere")
+    try:
+        wallet = wallet_of(app, stranger)
+        wallet.fetch_request(same_device_link(client))
+        with pytest.raises(WalletError, match="not from an authority the verifier trusts"):
+            wallet.disclose()
+    finally:
+        stranger.stop()

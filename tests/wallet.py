@@ -120,9 +120,30 @@ class Wallet:
         self.request = claims
         return claims
 
+    def issued_by_trusted_authority(self, query):
+        """Whether the PID's x5c names one of the query's "aki" authorities."""
+        wanted = [v for t in query.get("trusted_authorities", ()) if t["type"] == "aki"
+                  for v in t["values"]]
+        if not wanted:
+            return True
+        header = jws.extract_compact(self.credential.split("~")[0].encode(),
+                                     registry=REGISTRY).headers()
+        for der in header.get("x5c", ()):
+            cert = x509.load_der_x509_certificate(base64.b64decode(der))
+            try:
+                aki = cert.extensions.get_extension_for_class(
+                    x509.AuthorityKeyIdentifier).value.key_identifier
+            except x509.ExtensionNotFound:
+                continue
+            if base64.urlsafe_b64encode(aki).rstrip(b"=").decode() in wanted:
+                return True
+        return False
+
     def disclose(self):
         """The claims to disclose: the first claim set the PID can satisfy."""
         query = self.request["dcql_query"]["credentials"][0]
+        if not self.issued_by_trusted_authority(query):
+            raise WalletError("the PID is not from an authority the verifier trusts")
         holder = SDJWTHolder(self.credential)
         available = {name for name in self._claim_names(holder)}
         by_id = {c["id"]: c["path"][0] for c in query["claims"]}

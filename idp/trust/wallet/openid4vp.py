@@ -128,9 +128,10 @@ def verifier_identity(app):
 
 # -- the request ----------------------------------------------------------------------
 
-def dcql_query(vcts):
+def dcql_query(vcts, authority_key_ids=()):
     """The PID with names and birth date; issuing country and administrative
-    number when the PID has them (claim sets, most wanted first)."""
+    number when the PID has them (claim sets, most wanted first); from a
+    provider under one of our anchors (HAIP: ``trusted_authorities`` by "aki")."""
     claims = [{"id": "given_name", "path": ["given_name"]},
               {"id": "family_name", "path": ["family_name"]},
               {"id": "birthdate", "path": ["birthdate"]},
@@ -138,11 +139,14 @@ def dcql_query(vcts):
               {"id": "personal_administrative_number",
                "path": ["personal_administrative_number"]}]
     base = ["given_name", "family_name", "birthdate"]
-    return {"credentials": [{
+    query = {
         "id": CREDENTIAL_ID, "format": "dc+sd-jwt", "meta": {"vct_values": list(vcts)},
         "require_cryptographic_holder_binding": True, "claims": claims,
         "claim_sets": [base + ["issuing_country", "personal_administrative_number"],
-                       base + ["issuing_country"], base]}]}
+                       base + ["issuing_country"], base]}
+    if authority_key_ids:
+        query["trusted_authorities"] = [{"type": "aki", "values": list(authority_key_ids)}]
+    return {"credentials": [query]}
 
 
 def new_transaction(store, ttl, *, user_id, sid, bid, iid, flow, now=None):
@@ -179,7 +183,8 @@ def public_key(tx):
     return {k: v for k, v in tx["key"].items() if k != "d"}
 
 
-def request_object(tx, identity, *, response_uri, vcts, wallet_nonce=None, now=None):
+def request_object(tx, identity, *, response_uri, vcts, authority_key_ids=(),
+                   wallet_nonce=None, now=None):
     """The signed request object (a compact JWS) for this transaction."""
     now = int(now or time.time())
     claims = {
@@ -187,7 +192,7 @@ def request_object(tx, identity, *, response_uri, vcts, wallet_nonce=None, now=N
         "exp": tx["expires_at"], "client_id": identity.client_id,
         "response_type": "vp_token", "response_mode": RESPONSE_MODE,
         "response_uri": response_uri, "nonce": tx["nonce"], "state": tx["state"],
-        "dcql_query": dcql_query(vcts),
+        "dcql_query": dcql_query(vcts, authority_key_ids),
         "client_metadata": {
             "jwks": {"keys": [public_key(tx)]},
             "encrypted_response_enc_values_supported": list(ENC_VALUES),

@@ -110,6 +110,19 @@ class TrustAnchors:
         certificates = tuple(certificates)
         return cls(certificates, frozenset(c.fingerprint(hashes.SHA256()) for c in certificates))
 
+    @property
+    def key_identifiers(self):
+        """base64url key identifiers of the anchors, as certificates they issue
+        name them in AuthorityKeyIdentifier (DCQL ``trusted_authorities`` "aki")."""
+        found = []
+        for cert in self.certificates:
+            try:
+                ski = cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+            except x509.ExtensionNotFound:
+                ski = x509.SubjectKeyIdentifier.from_public_key(cert.public_key())
+            found.append(b64url(ski.digest))
+        return found
+
     @classmethod
     def from_folder(cls, path):
         found = []

@@ -103,7 +103,8 @@ def request_object(tid):
         return _wallet_error("invalid_request", "wallet_nonce")
     body = openid4vp.request_object(
         tx, identity, response_uri=issuer_url("wallet.response", tid=tid),
-        vcts=service.as_list(current_app.config["PID_VCTS"]), wallet_nonce=wallet_nonce)
+        vcts=service.as_list(current_app.config["PID_VCTS"]),
+        authority_key_ids=service.anchors(current_app).key_identifiers, wallet_nonce=wallet_nonce)
     return body, 200, {"Content-Type": "application/oauth-authz-req+jwt",
                        "Cache-Control": "no-store"}
 
