@@ -352,6 +352,23 @@ def test_an_rp_answering_500_is_retried(bcl_app, client, flow, make_client, rps,
     assert len(broken.tokens) == 3
 
 
+def test_a_token_that_cannot_be_signed_does_not_stop_the_logout(bcl_app, client, flow,
+                                                                  two_rps, ana):
+    from idp.extensions import db
+
+    sid, tokens = session_with_everyone(flow, two_rps, ana)
+    tax = two_rps["tax"][0]
+    tax.id_token_signed_response_alg = "PS512"  # no key of ours signs this
+    db.session.commit()
+    response = client.get("/logout", query_string={"id_token_hint": tokens["id_token"]})
+    assert response.status_code == 200
+    deliveries(bcl_app)
+    assert len(two_rps["bank"][2].logout_tokens()) == 1 and two_rps["tax"][2].tokens == []
+    [failed] = audit_events("backchannel_logout_failed")
+    assert failed.details == {"reason": "not signed", "client_id": tax.client_id, "sid": sid,
+                              "attempts": 0}
+
+
 def test_cli_registers_a_back_channel_logout_uri(runner):
     import json
 

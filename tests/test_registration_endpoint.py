@@ -144,6 +144,23 @@ def test_registering_fapi_metadata(client, iat):
     assert body["jwks"] == {"keys": [key.as_dict(private=False)]}
 
 
+def test_registering_the_fapi2_profile(client, iat):
+    from idp.oauth.clients import get_client
+
+    key = ECKey.generate_key("P-256")
+    response = register(client, iat, {
+        "redirect_uris": ["https://bank.example/cb"], "profile": "fapi2",
+        "token_endpoint_auth_method": "private_key_jwt",
+        "jwks": {"keys": [key.as_dict(private=False)]}, "id_token_signed_response_alg": "ES256"})
+    assert response.status_code == 201, response.get_data(as_text=True)
+    body = response.get_json()
+    assert body["profile"] == "fapi2"
+    # The profile implies PAR and DPoP even when the request did not say so.
+    assert body["require_pushed_authorization_requests"] is True
+    assert body["dpop_bound_access_tokens"] is True
+    assert get_client(body["client_id"]).profile == "fapi2"
+
+
 LONG = "x" * 121
 PRIVATE_JWK = {"keys": [ECKey.generate_key("P-256").as_dict(private=True)]}
 PUBLIC_JWK = {"keys": [ECKey.generate_key("P-256").as_dict(private=False)]}
@@ -209,6 +226,8 @@ PUBLIC_JWK = {"keys": [ECKey.generate_key("P-256").as_dict(private=False)]}
     ({"client_uri": "http://shop.example/"}, "invalid_client_metadata"),
     ({"contacts": "it@shop.example"}, "invalid_client_metadata"),
     ({"application_type": "desktop"}, "invalid_client_metadata"),
+    ({"profile": "fapi1"}, "invalid_client_metadata"),
+    ({"profile": "fapi2"}, "invalid_client_metadata"),  # with a secret and RS256
 ])
 def test_invalid_metadata_is_refused(client, iat, change, error):
     body = {**GOOD, **change}
@@ -440,6 +459,14 @@ def test_a_bad_replacement_changes_nothing(client, registered, change, error):
     assert response.status_code == 400, response.get_data(as_text=True)
     assert response.get_json()["error"] == error
     assert get_client(registered["client_id"]).name == "Trgovina"
+
+
+@pytest.mark.parametrize("data", ["not json", "[]"])
+def test_a_replacement_that_is_no_metadata_object(client, registered, data):
+    response = client.put(registered["path"], data=data, content_type="application/json",
+                          headers=bearer(registered["registration_access_token"]))
+    assert response.status_code == 400
+    assert response.get_json()["error"] == "invalid_request"
 
 
 def test_replacing_with_the_right_secret_in_the_body(client, registered):

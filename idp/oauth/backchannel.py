@@ -68,13 +68,25 @@ def logout_token(client, sub, sid):
 
 def session_ended(sid, user_id, sub):
     """Send logout tokens to the clients of a session that has just ended
-    (call after the commit that ended it)."""
-    clients = session_clients(sid)
-    store().delete(_key(sid))
+    (call after the commit that ended it). Never fails the logout itself:
+    what cannot be sent is logged and audited."""
+    try:
+        clients = session_clients(sid)
+        store().delete(_key(sid))
+    except Exception:  # the store or database is down: the logout stands
+        log.exception("could not find the clients of session %s", sid)
+        return
     dispatcher = current_app.extensions["idp_backchannel"]
     for client in clients:
-        dispatcher.submit(client.client_id, client.backchannel_logout_uri,
-                          logout_token(client, sub, sid), user_id=user_id, sid=sid)
+        try:
+            token = logout_token(client, sub, sid)
+        except Exception:  # e.g. no active key for the client's algorithm
+            log.exception("could not sign a logout token for %s", client.client_id)
+            audit.record("backchannel_logout_failed", user_id=user_id, reason="not signed",
+                         client_id=client.client_id, sid=sid, attempts=0)
+            continue
+        dispatcher.submit(client.client_id, client.backchannel_logout_uri, token,
+                          user_id=user_id, sid=sid)
 
 
 class Dispatcher:

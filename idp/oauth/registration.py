@@ -222,6 +222,13 @@ def check_metadata(data, server_metadata):
     if method != "private_key_jwt" and (jwks is not None or jwks_uri is not None):
         raise InvalidClientMetadataError("jwks and jwks_uri are only for private_key_jwt")
 
+    # Not a registered metadata name: our per-client FAPI 2.0 profile (``profile``
+    # of ``idp clients create``), which the client may ask for itself.
+    profile = data.get("profile")
+    if profile is not None and profile not in client_service.PROFILES:
+        raise InvalidClientMetadataError(
+            f"profile must be one of {', '.join(client_service.PROFILES)}")
+
     name = _string(data, "client_name", 120)
     extra = {}
     for field in DESCRIPTIVE_FIELDS:
@@ -248,7 +255,7 @@ def check_metadata(data, server_metadata):
                                                         False),
         "require_par": data.get("require_pushed_authorization_requests", False),
         "dpop_bound": data.get("dpop_bound_access_tokens", False),
-        "extra": extra or None,
+        "profile": profile, "extra": extra or None,
     }
 
 
@@ -267,6 +274,8 @@ def registered_metadata(client):
         data["jwks"] = client.jwks
     if getattr(client, "jwks_uri", None):
         data["jwks_uri"] = client.jwks_uri
+    if getattr(client, "profile", None):
+        data["profile"] = client.profile
     if not client.grant_types or "authorization_code" not in client.grant_types:
         data["response_types"] = []
     return {k: v for k, v in data.items() if v is not None}
@@ -378,7 +387,7 @@ class RegistrationEndpoint(_Validation, BaseRegistrationEndpoint):
                     "backchannel_logout_session_required"],
                 auth_method=settings["auth_method"], jwks=settings["jwks"],
                 jwks_uri=settings["jwks_uri"], require_par=settings["require_par"],
-                dpop_bound=settings["dpop_bound"])
+                dpop_bound=settings["dpop_bound"], profile=settings["profile"])
         except client_service.ClientError as exc:
             db.session.rollback()
             raise InvalidClientMetadataError(str(exc)) from None
@@ -462,7 +471,7 @@ class ConfigurationEndpoint(_Validation, BaseConfigurationEndpoint):
                 public=settings["auth_method"] == "none", auth_method=settings["auth_method"],
                 jwks=settings["jwks"], jwks_uri=settings["jwks_uri"],
                 require_par=settings["require_par"], dpop_bound=settings["dpop_bound"],
-                profile=getattr(client, "profile", None), id_token_alg=settings["id_token_alg"])
+                profile=settings["profile"], id_token_alg=settings["id_token_alg"])
         except client_service.ClientError as exc:
             raise InvalidClientMetadataError(str(exc)) from None
         request.new_secret = None
