@@ -472,3 +472,12 @@ def test_the_query_names_our_trust_anchors_only(app, client, ana, ana_en, pids, 
             wallet.disclose()
     finally:
         stranger.stop()
+
+
+def test_an_account_at_high_is_not_offered_the_wallet(app, client, ana, ana_en, pids):
+    back_in_browser(client, wallet_of(app, pids).answer(same_device_link(client)))
+    assert 'id="use-wallet"' not in client.get("/trust").get_data(as_text=True)
+    # Nor can it use it: the wallet never lowers or repeats anything.
+    response = back_in_browser(client, wallet_of(app, pids).answer(same_device_link(client)))
+    assert response.status_code == 400 and says(response, REFUSED["not_higher"])
+    assert len(evidence(ana)) == 1
