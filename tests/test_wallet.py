@@ -481,3 +481,8 @@ def test_an_account_at_high_is_not_offered_the_wallet(app, client, ana, ana_en, 
     response = back_in_browser(client, wallet_of(app, pids).answer(same_device_link(client)))
     assert response.status_code == 400 and says(response, REFUSED["not_higher"])
     assert len(evidence(ana)) == 1
+
+
+def test_the_dashboard_names_the_wallet_as_a_way_to_high(app, client, ana, ana_en, pids):
+    page = client.get("/").get_data(as_text=True)
+    assert "Share your personal identification data (PID) from the EU Digital Identity" in page
