@@ -11,6 +11,7 @@ calls) until ``WALLET_REQUEST_TTL`` has passed; its answer is accepted once."""
 import base64
 import hashlib
 import json
+import os
 import secrets
 import time
 from dataclasses import dataclass
@@ -18,7 +19,10 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from joserfc import jwe, jws
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey
@@ -149,26 +153,49 @@ def dcql_query(vcts, authority_key_ids=()):
     return {"credentials": [query]}
 
 
-def new_transaction(store, ttl, *, user_id, sid, bid, iid, flow, now=None):
+def _sealer(secret):
+    """AES-GCM keyed from the app's secret: the response key's private part is
+    kept sealed in the shared store, out of reach of a reader of Redis alone."""
+    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
+               info=b"idp wallet transaction key").derive(secret.encode())
+    return AESGCM(key)
+
+
+def _seal(secret, tid, value):
+    nonce = os.urandom(12)
+    return b64url(nonce + _sealer(secret).encrypt(nonce, value.encode(), tid.encode()))
+
+
+def _unseal(secret, tid, sealed):
+    raw = b64url_decode(sealed)
+    return _sealer(secret).decrypt(raw[:12], raw[12:], tid.encode()).decode()
+
+
+def new_transaction(store, ttl, *, secret, user_id, sid, bid, iid, flow, now=None):
     """A fresh transaction with its own nonce, state and encryption key."""
     assert flow in FLOWS
     now = int(now or time.time())
     tid = secrets.token_urlsafe(24)
     key = ECKey.generate_key("P-256", {"use": "enc", "alg": KEY_ALGORITHM, "kid": tid[:16]},
-                             private=True)
+                             private=True).as_dict(private=True)
     tx = {"id": tid, "user_id": user_id, "sid": sid, "bid": bid, "iid": iid, "flow": flow,
           "nonce": secrets.token_urlsafe(24), "state": secrets.token_urlsafe(24),
-          "key": key.as_dict(private=True), "created": now, "expires_at": now + ttl}
-    set_json(store, "wallet:tx:" + tid, tx, ttl)
+          "key": key, "created": now, "expires_at": now + ttl}
+    stored = {**tx, "key": {**key, "d": _seal(secret, tid, key["d"])}}
+    set_json(store, "wallet:tx:" + tid, stored, ttl)
     return tx
 
 
-def load_transaction(store, tid, now=None):
+def load_transaction(store, tid, *, secret, now=None):
     """The live transaction with this id, or None."""
     if not isinstance(tid, str) or not 16 <= len(tid) <= 64:
         return None
     tx = get_json(store, "wallet:tx:" + tid)
     if tx is None or tx["expires_at"] <= (now or time.time()):
+        return None
+    try:
+        tx["key"]["d"] = _unseal(secret, tid, tx["key"]["d"])
+    except (InvalidTag, ValueError):  # another secret (rotated): the request is lost
         return None
     return tx
 

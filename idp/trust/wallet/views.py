@@ -48,8 +48,13 @@ def _start(login, flow):
     if iid and load_interaction(iid) is None:
         abort(400)
     return openid4vp.new_transaction(
-        store(), current_app.config["WALLET_REQUEST_TTL"], user_id=login.user_id,
+        store(), current_app.config["WALLET_REQUEST_TTL"],
+        secret=current_app.config["SECRET_KEY"], user_id=login.user_id,
         sid=login.public_id, bid=browser_id(), iid=iid, flow=flow)
+
+
+def _load(tid):
+    return openid4vp.load_transaction(store(), tid, secret=current_app.config["SECRET_KEY"])
 
 
 def _link(identity, tx):
@@ -95,7 +100,7 @@ def _qr_page(identity, tx, waiting=False, status=200):
 @csrf.exempt
 def request_object(tid):
     identity = _require_wallet()
-    tx = openid4vp.load_transaction(store(), tid)
+    tx = _load(tid)
     if tx is None:
         return _wallet_error("invalid_request_uri", "unknown or expired request", 404)
     wallet_nonce = request.form.get("wallet_nonce") if request.method == "POST" else None
@@ -128,7 +133,7 @@ def response(tid):
     raw = get_json(shared, "wallet:tx:" + tid) if 16 <= len(tid) <= 64 else None
     if raw is None:
         return _wallet_error("invalid_request", "unknown or expired transaction")
-    tx = openid4vp.load_transaction(shared, tid)
+    tx = _load(tid)
     if tx is None:
         service.refuse(raw, "expired", "transaction", ip=request.remote_addr)
         _keep_result(raw, {"status": "refused", "reason_class": "expired"})
@@ -237,7 +242,7 @@ def status(tid):
     if result is not None:
         state = "answered" if _owned(result, login) else None
     else:
-        tx = openid4vp.load_transaction(store(), tid)
+        tx = _load(tid)
         state = ("pending" if tx and tx["bid"] == session.get("bid") else
                  None if tx else "expired")
     if state is None:
@@ -253,7 +258,7 @@ def check(tid):
     login = require_login()
     identity = _require_wallet()
     if 16 <= len(tid) <= 64 and get_json(store(), _result_key(tid)) is None:
-        tx = openid4vp.load_transaction(store(), tid)
+        tx = _load(tid)
         if tx is not None and tx["bid"] == session.get("bid"):
             return _qr_page(identity, tx, waiting=True)
     return _finish(login, tid)
