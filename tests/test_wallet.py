@@ -491,7 +491,7 @@ def test_the_dashboard_names_the_wallet_as_a_way_to_high(app, client, ana, ana_e
 def test_the_response_key_is_sealed_in_the_shared_store(app, client, ana, ana_en, pids):
     tid = tid_of(same_device_link(client))
     stored = get_json(store(), "wallet:tx:" + tid)
-    assert len(stored["key"]["d"]) == 80  # nonce + sealed 32 bytes + tag, not a bare P-256 d
+    assert len(stored["key"]["d"]) == 95  # nonce + the sealed 43 characters + tag
     live = openid4vp.load_transaction(store(), tid, secret=app.config["SECRET_KEY"])
     assert len(live["key"]["d"]) == 43
     assert openid4vp.load_transaction(store(), tid, secret="another secret") is None
