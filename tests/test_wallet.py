@@ -495,3 +495,15 @@ def test_the_response_key_is_sealed_in_the_shared_store(app, client, ana, ana_en
     live = openid4vp.load_transaction(store(), tid, secret=app.config["SECRET_KEY"])
     assert len(live["key"]["d"]) == 43
     assert openid4vp.load_transaction(store(), tid, secret="another secret") is None
+
+
+def test_an_encrypted_error_response_is_a_decline(app, client, ana, ana_en, pids):
+    wallet = wallet_of(app, pids)
+    wallet.fetch_request(same_device_link(client))
+    wrong = wallet.post_response(wallet.encrypt({"error": "access_denied", "state": "other"}))
+    assert (wrong.status, wrong.json()["error_description"]) == (400, "state")
+    answer = wallet.post_response(wallet.encrypt({"error": "access_denied",
+                                                  "state": wallet.request["state"]}))
+    response = back_in_browser(client, answer)
+    assert response.status_code == 400 and says(response, REFUSED["declined"])
+    assert [e.details["reason"] for e in audits("wallet_refused")] == ["declined"]

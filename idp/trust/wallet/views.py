@@ -135,18 +135,18 @@ def response(tid):
         return _wallet_error("invalid_request", "unknown or expired transaction")
     tx = _load(tid)
     if tx is None:
-        service.refuse(raw, "expired", "transaction", ip=request.remote_addr)
-        _keep_result(raw, {"status": "refused", "reason_class": "expired"})
+        if store().add("wallet:answered:" + tid, "1", current_app.config["WALLET_REQUEST_TTL"]):
+            service.refuse(raw, "expired", "transaction", ip=request.remote_addr)
+            _keep_result(raw, {"status": "refused", "reason_class": "expired"})
         return _wallet_error("invalid_request", "the transaction has expired")
     if "response" not in request.form and "error" in request.form:
-        # The wallet (or the person) declined; sent unencrypted per §8.2.
-        if request.form.get("state") != tx["state"]:
-            return _wallet_error("invalid_request", "state")
-        return _answered(tx, {"status": "refused", "reason_class": "declined"},
-                         reason="declined")
+        # The wallet (or the person) declined, unencrypted as §8.2 allows.
+        return _declined(tx, request.form)
     try:
-        presentation = openid4vp.presentation_in(
-            openid4vp.open_response(tx, request.form.get("response")), tx)
+        payload = openid4vp.open_response(tx, request.form.get("response"))
+        if "error" in payload and "vp_token" not in payload:
+            return _declined(tx, payload)
+        presentation = openid4vp.presentation_in(payload, tx)
     except openid4vp.ResponseError as exc:
         log.info("wallet response refused: %s", exc.reason)
         return _wallet_error("invalid_request", exc.reason)
@@ -157,6 +157,13 @@ def response(tid):
         return _answered(tx, {"status": "refused", "reason_class": exc.reason_class},
                          reason=exc.reason)
     return _answered(tx, {"status": "verified", "pid": service.pid_to_dict(pid)})
+
+
+def _declined(tx, answer):
+    if not isinstance(answer.get("state"), str) or not secrets.compare_digest(
+            answer["state"], tx["state"]):
+        return _wallet_error("invalid_request", "state")
+    return _answered(tx, {"status": "refused", "reason_class": "declined"}, reason="declined")
 
 
 def _keep_result(tx, result):
