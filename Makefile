@@ -35,6 +35,7 @@ run: install
 	IDP_PID_PROVIDERS_DIR=$(abspath instance/wallet/anchors) \
 	IDP_VERIFIER_CERT_FILE=$(abspath instance/wallet/verifier.pem) \
 	IDP_VERIFIER_KEY_FILE=$(abspath instance/wallet/verifier.key) \
+	IDP_RESOURCES='["http://localhost:5001/api"]' \
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/idp serve --port 5000 & \
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m clients.ebank --port 5001 & \
 	wait

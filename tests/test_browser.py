@@ -33,6 +33,7 @@ def browser():
 def ebank_and_idp(backend):
     """The IdP on http://localhost:<port> and the demo e-bank beside it, as `make run` has them."""
     from clients.ebank import create_app as create_ebank
+    from clients.ebank.fapi import new_client_key
     from idp.accounts.puk import issue_puk
     from idp.accounts.service import create_user
     from idp.extensions import db
@@ -42,8 +43,9 @@ def ebank_and_idp(backend):
     idp_port, bank_port = free_port(), free_port()
     issuer, bank_url = f"http://localhost:{idp_port}", f"http://localhost:{bank_port}"
     # Its own rate-limit counters: the journeys post more than a person would.
-    idp_app = create_app({**backend, "ISSUER": issuer,
+    idp_app = create_app({**backend, "ISSUER": issuer, "RESOURCES": [bank_url + "/api"],
                           "RATELIMIT_KEY_PREFIX": f"rl-{idp_port}-{time.time_ns()}"})
+    private_jwk, public_jwks = new_client_key()  # the e-bank is a FAPI 2.0 client
     with idp_app.app_context():
         ana = create_user("ana@example.si", "Geslo-Test-1", "041 123 123", given_name="Ana",
                           family_name="Novak")
@@ -52,12 +54,12 @@ def ebank_and_idp(backend):
         _, uri = create_officer("maja@banka.si", OFFICER["password"], "041 777 888", "Maja",
                                 "Kos", actor="test")
         OFFICER["totp"] = pyotp.parse_uri(uri).secret
-        rp, secret = create_client("E-banka", [bank_url + "/callback"], [bank_url + "/"],
-                                   first_party=True, client_id="ebank")
+        create_client("E-banka", [bank_url + "/callback"], [bank_url + "/"], first_party=True,
+                      client_id="ebank", profile="fapi2", jwks=public_jwks, id_token_alg="ES256")
     ANA["issuer"] = issuer
     idp = LiveServer(idp_app, idp_port)
     bank = LiveServer(create_ebank({"ISSUER": issuer, "URL": bank_url, "CLIENT_ID": "ebank",
-                                    "CLIENT_SECRET": secret, "SECRET_KEY": "test"}), bank_port)
+                                    "CLIENT_KEY": private_jwk, "SECRET_KEY": "test"}), bank_port)
     yield bank_url
     bank.stop()
     idp.stop()

@@ -16,23 +16,31 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
+from joserfc import jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import ECKey, KeySet
 from werkzeug.serving import make_server
 
 from clients.ebank import create_app as create_ebank
 from clients.ebank.challenge import (Challenge, format_challenge, parse_www_authenticate,
                                      step_up_request)
+from clients.ebank.fapi import ASSERTION_TYPE, new_client_key
 from conftest import PASSWORD, free_port
 
 LOW = "http://eidas.europa.eu/LoA/low"
 SUBSTANTIAL = "http://eidas.europa.eu/LoA/substantial"
 HIGH = "http://eidas.europa.eu/LoA/high"
-CLIENT_ID, CLIENT_SECRET = "ebank", "s3cret-" + secrets.token_hex(4)
+CLIENT_ID = "ebank"
+BANK_KEY, BANK_JWKS = new_client_key()  # the e-bank's private_key_jwt key pair
+# The DPoP key of every e-bank in these tests, so the fake IdP can bind its tokens to it.
+DPOP_KEY = ECKey.generate_key("P-256", private=True)
+MISSING_CHALLENGE = 'DPoP realm="ebank", algs="ES256 PS256 Ed25519 EdDSA"'
 IBAN = "SI56 1910 0000 0123 438"
 
-ACR_CHALLENGE = ('Bearer error="insufficient_user_authentication", '
+ACR_CHALLENGE = ('DPoP error="insufficient_user_authentication", '
                  'error_description="A payment needs a high level of assurance", '
                  'acr_values="http://eidas.europa.eu/LoA/high"')
-MAX_AGE_CHALLENGE = ('Bearer error="insufficient_user_authentication", '
+MAX_AGE_CHALLENGE = ('DPoP error="insufficient_user_authentication", '
                      'error_description="A payment needs a recent authentication", '
                      'max_age="600"')
 
@@ -45,8 +53,9 @@ class FakeIdp:
     "ok", "error" (500), "not_json", "slow" (waits ``.delay`` seconds)."""
 
     def __init__(self):
-        self.tokens, self.calls = {}, []
+        self.tokens, self.calls, self.pushed = {}, [], []
         self.mode, self.delay = "ok", 2
+        self.audience = None  # the API of the last e-bank made (``make_bank``)
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _idp_handler(self))
         self._server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
@@ -57,7 +66,8 @@ class FakeIdp:
         now = int(time.time())
         self.tokens[token] = {"active": True, "sub": "sub-ana", "acr": HIGH, "auth_time": now,
                               "scope": "openid profile email phone", "client_id": CLIENT_ID,
-                              "token_type": "Bearer", "iat": now, "exp": now + 3600, **claims}
+                              "token_type": "DPoP", "cnf": {"jkt": DPOP_KEY.thumbprint()},
+                              "iat": now, "exp": now + 3600, **claims}
         return token
 
     def introspections(self):
@@ -69,7 +79,18 @@ class FakeIdp:
 
 
 def _idp_handler(idp):
-    expected_auth = "Basic " + base64.b64encode(f"{CLIENT_ID}:{CLIENT_SECRET}".encode()).decode()
+    bank_keys = KeySet.import_key_set(BANK_JWKS)
+
+    def authenticated(form):
+        """private_key_jwt with the e-bank's registered key (RFC 7523)."""
+        if form.get("client_assertion_type") != ASSERTION_TYPE:
+            return False
+        try:
+            claims = jwt.decode(form.get("client_assertion", ""), bank_keys).claims
+        except (JoseError, ValueError):
+            return False
+        return (claims.get("iss") == claims.get("sub") == CLIENT_ID
+                and claims.get("aud") == idp.url and claims.get("exp", 0) > time.time())
 
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, *args):
@@ -91,6 +112,7 @@ def _idp_handler(idp):
                 "issuer": idp.url, "authorization_endpoint": idp.url + "/authorize",
                 "token_endpoint": idp.url + "/token", "jwks_uri": idp.url + "/jwks.json",
                 "introspection_endpoint": idp.url + "/introspect",
+                "pushed_authorization_request_endpoint": idp.url + "/par",
                 "response_types_supported": ["code"], "subject_types_supported": ["public"],
                 "id_token_signing_alg_values_supported": ["RS256"]})
 
@@ -99,6 +121,12 @@ def _idp_handler(idp):
             form = {k: v[0] for k, v in form.items()}
             auth = self.headers.get("Authorization")
             idp.calls.append({"path": self.path, "form": form, "auth": auth})
+            if self.path == "/par":
+                if not authenticated(form):
+                    return self._answer(401, {"error": "invalid_client"})
+                idp.pushed.append(form)
+                return self._answer(201, {"expires_in": 60, "request_uri":
+                                          f"urn:ietf:params:oauth:request_uri:{len(idp.pushed)}"})
             if self.path != "/introspect":
                 return self._answer(404, {"error": "not_found"})
             if idp.mode == "slow":
@@ -107,9 +135,12 @@ def _idp_handler(idp):
                 return self._answer(500, {"error": "server_error"})
             if idp.mode == "not_json":
                 return self._answer(200, "<html>maintenance</html>")
-            if auth != expected_auth:
+            if not authenticated(form):
                 return self._answer(401, {"error": "invalid_client"})
-            self._answer(200, idp.tokens.get(form.get("token"), {"active": False}))
+            answer = idp.tokens.get(form.get("token"), {"active": False})
+            if answer.get("active") and "aud" not in answer:
+                answer = {**answer, "aud": idp.audience}
+            self._answer(200, {k: v for k, v in answer.items() if v is not None or k != "aud"})
 
     return Handler
 
@@ -128,8 +159,10 @@ class Bank:
         port = port or free_port()
         self.url = f"http://127.0.0.1:{port}"
         self.app = create_ebank({"ISSUER": issuer, "URL": self.url, "CLIENT_ID": CLIENT_ID,
-                                 "CLIENT_SECRET": CLIENT_SECRET, "SECRET_KEY": "test",
+                                 "CLIENT_KEY": BANK_KEY, "SECRET_KEY": "test",
                                  "TESTING": True, **config})
+        self.fapi = self.app.extensions["ebank_fapi"]
+        self.fapi.dpop_key = DPOP_KEY
         self.ledger = self.app.extensions["ebank_ledger"]
         self.server = make_server("127.0.0.1", port, self.app, threaded=True)
         threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
@@ -140,11 +173,12 @@ class Bank:
 
 
 @pytest.fixture
-def make_bank():
+def make_bank(fake_idp):
     banks = []
 
     def make(issuer, port=None, **config):
         banks.append(Bank(issuer, port, **config))
+        fake_idp.audience = banks[-1].app.config["API_URL"]
         return banks[-1]
 
     yield make
@@ -157,12 +191,15 @@ def bank(make_bank, fake_idp):
     return make_bank(fake_idp.url)
 
 
-def pay(bank, token=None, body=None, authorization=None, **kwargs):
+def pay(bank, token=None, body=None, authorization=None, proof=None, **kwargs):
+    """POST a payment as the e-bank's pages do: the token with a DPoP proof."""
     headers = {}
     if authorization is not None:
         headers["Authorization"] = authorization
     elif token is not None:
-        headers["Authorization"] = "Bearer " + token
+        headers["Authorization"] = "DPoP " + token
+        headers["DPoP"] = proof or bank.fapi.dpop_proof("POST", bank.url + "/api/payments",
+                                                        token)
     if body is None and "data" not in kwargs:
         body = {"amount": "12.50", "to": IBAN}
     return requests.post(bank.url + "/api/payments", json=body, headers=headers, timeout=10,
@@ -174,7 +211,7 @@ def pay(bank, token=None, body=None, authorization=None, **kwargs):
 def test_a_payment_without_a_token_is_asked_for_one(bank, fake_idp):
     response = pay(bank)
     assert response.status_code == 401
-    assert response.headers["WWW-Authenticate"] == 'Bearer realm="ebank"'
+    assert response.headers["WWW-Authenticate"] == MISSING_CHALLENGE
     assert response.json()["error"] == "missing_token"
     assert fake_idp.introspections() == []
 
@@ -186,7 +223,7 @@ def test_a_payment_without_a_token_is_asked_for_one(bank, fake_idp):
 def test_a_malformed_authorization_header_is_asked_for_a_token(bank, fake_idp, authorization):
     response = pay(bank, authorization=authorization)
     assert response.status_code == 401
-    assert response.headers["WWW-Authenticate"] == 'Bearer realm="ebank"'
+    assert response.headers["WWW-Authenticate"] == MISSING_CHALLENGE
     assert fake_idp.introspections() == []
 
 
@@ -202,7 +239,7 @@ def test_a_token_that_is_not_an_active_access_token_of_a_person_is_invalid(bank,
     token = "unknown-token" if answer is None else fake_idp.issue(**answer)
     response = pay(bank, token)
     assert response.status_code == 401
-    assert response.headers["WWW-Authenticate"] == 'Bearer error="invalid_token"'
+    assert response.headers["WWW-Authenticate"] == 'DPoP error="invalid_token"'
     assert response.json()["error"] == "invalid_token"
     assert len(bank.ledger) == 0
 
@@ -228,10 +265,10 @@ def test_a_high_token_makes_the_payment(bank, fake_idp):
     assert payment["sub"] == "sub-ana" and payment["id"]
     assert bank.ledger.of("sub-ana") == [payment]
     # The token was checked at the IdP's introspection endpoint, found by discovery,
-    # with the e-bank's own credentials (HTTP Basic).
+    # the e-bank authenticating with its key (private_key_jwt).
     (call,) = fake_idp.introspections()
-    assert call["form"] == {"token": token, "token_type_hint": "access_token"}
-    assert call["auth"].startswith("Basic ")
+    assert call["form"]["token"] == token and call["form"]["token_type_hint"] == "access_token"
+    assert call["form"]["client_assertion_type"] == ASSERTION_TYPE and call["auth"] is None
     pay(bank, token)
     discoveries = [c for c in fake_idp.calls if c["path"].startswith("/.well-known")]
     assert len(discoveries) == 1  # the discovery document is read once
@@ -248,7 +285,7 @@ def test_a_stale_login_gets_a_max_age_challenge(bank, fake_idp):
 def test_a_stale_login_below_high_is_asked_for_both(bank, fake_idp):
     response = pay(bank, fake_idp.issue(acr=LOW, auth_time=int(time.time()) - 3600))
     assert response.headers["WWW-Authenticate"] == (
-        'Bearer error="insufficient_user_authentication", error_description="A payment needs '
+        'DPoP error="insufficient_user_authentication", error_description="A payment needs '
         'a recent authentication at a high level of assurance", '
         'acr_values="http://eidas.europa.eu/LoA/high", max_age="600"')
 
@@ -307,15 +344,17 @@ def test_a_missing_or_odd_recipient_is_refused(bank, fake_idp, body):
     ("", "application/json"),
 ])
 def test_a_body_that_is_not_a_json_object_is_refused(bank, fake_idp, data, content_type):
+    token = fake_idp.issue()
     response = requests.post(bank.url + "/api/payments", data=data, timeout=10, headers={
-        "Authorization": "Bearer " + fake_idp.issue(), "Content-Type": content_type})
+        "Authorization": "DPoP " + token, "Content-Type": content_type,
+        "DPoP": bank.fapi.dpop_proof("POST", bank.url + "/api/payments", token)})
     assert response.status_code == 400
     assert response.json()["error"] == "invalid_request"
 
 
 def test_the_token_is_checked_before_the_body(bank, fake_idp):
     response = requests.post(bank.url + "/api/payments", data="{not json", timeout=10,
-                             headers={"Authorization": "Bearer nope",
+                             headers={"Authorization": "DPoP nope",
                                       "Content-Type": "application/json"})
     assert response.status_code == 401
 
@@ -340,7 +379,7 @@ def test_an_idp_that_answers_badly_makes_the_api_unavailable(make_bank, fake_idp
 
 
 def test_refused_client_credentials_make_the_api_unavailable(make_bank, fake_idp):
-    bank = make_bank(fake_idp.url, CLIENT_SECRET="wrong")
+    bank = make_bank(fake_idp.url, CLIENT_KEY=new_client_key()[0])  # not the registered key
     assert pay(bank, fake_idp.issue()).status_code == 503
 
 
@@ -392,7 +431,8 @@ def test_reading_challenges(header, expected):
      {"acr_values": "h"}),
     ('Bearer error="invalid_token"', None),
     ('Bearer realm="ebank"', None),
-    ('DPoP error="insufficient_user_authentication", acr_values="h"', None),
+    ('DPoP error="insufficient_user_authentication", acr_values="h"', {"acr_values": "h"}),
+    ('Basic error="insufficient_user_authentication", acr_values="h"', None),
     ("", None),
 ])
 def test_what_a_step_up_challenge_asks_for(header, expected):
@@ -487,13 +527,16 @@ def test_a_low_login_is_sent_to_step_up_and_the_payment_waits(browser, bank, fak
     assert (pending["amount"], pending["to"], pending["sub"]) == ("12.50", IBAN, "sub-ana")
     assert len(bank.ledger) == 0
 
-    # /login asks the IdP for exactly that.
+    # /login asks the IdP for exactly that, in a pushed request.
     authorize = browser.get(location)
     assert authorize.status_code == 302
-    assert authorize.headers["Location"].startswith(fake_idp.url + "/authorize?")
-    params = query(authorize.headers["Location"])
+    assert authorize.headers["Location"] == (fake_idp.url + "/authorize?client_id=ebank&"
+                                             "request_uri=urn%3Aietf%3Aparams%3Aoauth%3A"
+                                             "request_uri%3A1")
+    params = fake_idp.pushed[-1]
     assert params["acr_values"] == HIGH and "max_age" not in params
     assert params["code_challenge_method"] == "S256" and params["nonce"]
+    assert params["resource"] == bank.url + "/api"
 
     # Back with a high login (what /callback stores), the payment goes through once.
     log_in(browser, fake_idp.issue())
@@ -511,7 +554,7 @@ def test_a_stale_login_is_sent_to_log_in_again_with_max_age(browser, fake_idp):
     response = submit(browser)
     assert query(response.headers["Location"]) == {"max_age": "600", "next": "/payment/confirm"}
     authorize = browser.get(response.headers["Location"])
-    assert query(authorize.headers["Location"])["max_age"] == "600"
+    assert fake_idp.pushed[-1]["max_age"] == "600"
 
 
 def test_an_expired_token_is_sent_to_log_in_again(browser, fake_idp):
@@ -617,14 +660,14 @@ def idp_bank(live_idp, make_bank):
 
     port = free_port()
     url = f"http://127.0.0.1:{port}"
+    live_idp.app.config["RESOURCES"] = [url + "/api"]
     with live_idp.app.app_context():
         create_user("ana@example.si", PASSWORD, "041 123 123", given_name="Ana",
                     family_name="Novak")
-        _, secret = create_client("E-banka", [url + "/callback"], [url + "/"],
-                                  first_party=True, client_id=CLIENT_ID)
-    bank = make_bank(live_idp.url, port, CLIENT_SECRET=secret)
-    bank.secret = secret
-    return bank
+        create_client("E-banka", [url + "/callback"], [url + "/"], first_party=True,
+                      client_id=CLIENT_ID, profile="fapi2", jwks=BANK_JWKS,
+                      id_token_alg="ES256")
+    return make_bank(live_idp.url, port)
 
 
 def log_in_at_the_idp(browser, page, email="ana@example.si"):
@@ -650,8 +693,9 @@ def test_a_low_login_is_sent_to_the_real_idp_for_high(idp_bank, live_idp):
     assert query(response.headers["Location"]) == {"acr": HIGH, "next": "/payment/confirm"}
     authorize = browser.get(idp_bank.url + response.headers["Location"], allow_redirects=False,
                             timeout=10).headers["Location"]
+    # The request (with acr_values) was pushed: the browser carries only its reference.
     assert authorize.startswith(live_idp.url + "/authorize?")
-    assert query(authorize)["acr_values"] == HIGH
+    assert set(query(authorize)) == {"client_id", "request_uri"}
     # Whatever the IdP does next (step up, raise the trust level, refuse), it
     # must not answer at once with a code for this low login.
     answer = browser.get(authorize, allow_redirects=False, timeout=10)
@@ -697,6 +741,8 @@ def test_a_payment_after_a_real_step_up_to_high(idp_bank, live_idp):
     with live_idp.app.app_context():
         user_id = create_user("eva@example.si", PASSWORD, "041 123 124", given_name="Eva",
                               family_name="Kralj").id
+    # The test client's requests carry the issuer's host (not "localhost").
+    live_idp.app.config["SERVER_NAME"] = live_idp.url.split("//", 1)[1]
     idp_http = live_idp.app.test_client()
     eva = Person(idp_http, "eva@example.si")
     eva.follow(eva.login())
@@ -739,30 +785,103 @@ def test_a_payment_after_a_real_step_up_to_high(idp_bank, live_idp):
 
 
 def test_the_api_with_real_tokens(idp_bank, live_idp):
-    from authlib.integrations.requests_client import OAuth2Session
+    from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
-    meta = requests.get(live_idp.url + "/.well-known/openid-configuration", timeout=10).json()
-    session = OAuth2Session(CLIENT_ID, idp_bank.secret, scope="openid profile",
-                            redirect_uri=idp_bank.url + "/callback",
-                            code_challenge_method="S256")
-    verifier = secrets.token_urlsafe(48)
-    url, state = session.create_authorization_url(meta["authorization_endpoint"],
-                                                  nonce="n-1", code_verifier=verifier)
+    fapi = idp_bank.fapi
+    verifier, redirect_uri = secrets.token_urlsafe(48), idp_bank.url + "/callback"
+    url = fapi.push({"response_type": "code", "redirect_uri": redirect_uri, "scope": "openid",
+                     "state": "s", "nonce": "n-1", "code_challenge_method": "S256",
+                     "code_challenge": create_s256_code_challenge(verifier),
+                     "resource": idp_bank.url + "/api"})
     browser = requests.Session()
     callback = log_in_at_the_idp(browser, browser.get(url, timeout=10)).url
-    assert callback.startswith(idp_bank.url + "/callback")  # the e-bank refuses it: no state
-    token = session.fetch_token(meta["token_endpoint"], authorization_response=callback,
-                                code_verifier=verifier, state=state)
+    assert callback.startswith(redirect_uri)  # the e-bank refuses it: not its state
+    token = fapi.exchange(query(callback)["code"], redirect_uri, verifier,
+                          resource=idp_bank.url + "/api")
+    assert token["token_type"] == "DPoP"
 
     response = pay(idp_bank, token["access_token"])
     assert response.status_code == 401
     assert response.headers["WWW-Authenticate"] == ACR_CHALLENGE
 
+    # As a bearer token, with another key's proof, or replayed: refused.
+    access_token = token["access_token"]
+    as_bearer = pay(idp_bank, authorization="Bearer " + access_token)
+    assert as_bearer.headers["WWW-Authenticate"] == 'DPoP error="invalid_token"'
+    stranger = ECKey.generate_key("P-256", private=True)
+    idp_bank.fapi.dpop_key = stranger
+    other_key = pay(idp_bank, access_token, proof=idp_bank.fapi.dpop_proof(
+        "POST", idp_bank.url + "/api/payments", access_token))
+    idp_bank.fapi.dpop_key = DPOP_KEY
+    assert other_key.headers["WWW-Authenticate"] == 'DPoP error="invalid_token"'
+    assert other_key.json()["error_description"] == "The access token is bound to another key"
+
     for not_an_access_token in (token["refresh_token"], "made-up"):
         response = pay(idp_bank, not_an_access_token)
-        assert response.headers["WWW-Authenticate"] == 'Bearer error="invalid_token"'
+        assert response.headers["WWW-Authenticate"] == 'DPoP error="invalid_token"'
 
-    session.revoke_token(meta["revocation_endpoint"], token["refresh_token"],
-                         token_type_hint="refresh_token")
+    revoked = requests.post(live_idp.url + "/revoke", timeout=10, data={
+        "token": token["refresh_token"], "token_type_hint": "refresh_token",
+        **fapi.client_assertion()})
+    assert revoked.status_code == 200
     response = pay(idp_bank, token["access_token"])
-    assert response.headers["WWW-Authenticate"] == 'Bearer error="invalid_token"'
+    assert response.headers["WWW-Authenticate"] == 'DPoP error="invalid_token"'
+
+
+def test_a_token_for_another_service_is_refused(bank, fake_idp):
+    response = pay(bank, fake_idp.issue(aud="https://another.example/api"))
+    assert response.status_code == 401
+    assert response.json()["error_description"] == "The access token is meant for another service"
+
+
+def test_an_unbound_token_is_refused(bank, fake_idp):
+    response = pay(bank, fake_idp.issue(token_type="Bearer", cnf=None))
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"] == 'DPoP error="invalid_token"'
+
+
+@pytest.mark.parametrize("proof, why", [
+    (None, "A DPoP proof is required"),
+    ("not-a-jwt", "The DPoP proof does not verify"),
+    ("htu", "The DPoP proof is for another request"),
+    ("htm", "The DPoP proof is for another request"),
+    ("ath", "The DPoP proof is not over this access token"),
+    ("old", "The DPoP proof is too old"),
+])
+def test_a_wrong_proof_is_refused_before_the_idp_is_asked(bank, fake_idp, proof, why):
+    token = fake_idp.issue()
+    url = bank.url + "/api/payments"
+    made = {
+        "htu": lambda: bank.fapi.dpop_proof("POST", bank.url + "/api/other", token),
+        "htm": lambda: bank.fapi.dpop_proof("GET", url, token),
+        "ath": lambda: bank.fapi.dpop_proof("POST", url, "another-token"),
+        "old": lambda: jwt.encode({"typ": "dpop+jwt", "alg": "ES256",
+                                   "jwk": DPOP_KEY.as_dict(private=False)},
+                                  {"jti": "j", "htm": "POST", "htu": url,
+                                   "iat": int(time.time()) - 300,
+                                   "ath": bank.fapi.dpop_proof and _ath(token)},
+                                  DPOP_KEY, algorithms=["ES256"]),
+    }
+    headers = {"Authorization": "DPoP " + token}
+    if proof is not None:
+        headers["DPoP"] = made[proof]() if proof in made else proof
+    response = requests.post(url, json={"amount": "1", "to": IBAN}, headers=headers, timeout=10)
+    assert response.status_code == 401
+    assert response.json() == {"error": "invalid_dpop_proof", "error_description": why}
+    assert response.headers["WWW-Authenticate"].startswith('DPoP error="invalid_dpop_proof"')
+    assert fake_idp.introspections() == []
+
+
+def _ath(token):
+    from clients.ebank.fapi import access_token_hash
+
+    return access_token_hash(token)
+
+
+def test_a_replayed_proof_is_refused(bank, fake_idp):
+    token = fake_idp.issue()
+    proof = bank.fapi.dpop_proof("POST", bank.url + "/api/payments", token)
+    assert pay(bank, token, proof=proof).status_code == 201
+    again = pay(bank, token, proof=proof)
+    assert again.status_code == 401
+    assert again.json()["error_description"] == "The DPoP proof was already used"

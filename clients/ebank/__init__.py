@@ -1,22 +1,27 @@
-"""A small demo e-bank: logs in through the IdP with Authlib's standard OIDC
-client (discovery, PKCE, nonce, ID token validation) and shows the claims it
-got. Payments go through its own API (``api.py``), which checks each access
-token at the IdP and asks for a step-up (RFC 9470) when the login is not at the
-``http://eidas.europa.eu/LoA/high`` level or not recent; the payment pages
-(``payment.py``) turn that challenge into a new login. See docs/ebank.md.
+"""A small demo e-bank, a FAPI 2.0 client of the IdP (``fapi.py``): its
+logins are pushed authorization requests with PKCE, it authenticates with
+``private_key_jwt``, its tokens are DPoP-bound and meant for its payment API
+(RFC 8707), and it checks the ID token against the IdP's keys; then it shows
+the claims it got. Payments go through its own API (``api.py``), which checks
+each token and proof at the IdP and asks for a step-up (RFC 9470) when the
+login is not at the ``http://eidas.europa.eu/LoA/high`` level or not recent;
+the payment pages (``payment.py``) turn that challenge into a new login. See
+docs/ebank.md.
 
-It deliberately knows nothing of the IdP's internals: only its issuer URL and
-the client credentials."""
+It deliberately knows nothing of the IdP's internals: only its issuer URL,
+its client_id and its private key."""
 
 import json
 import os
+import secrets
 import time
 
 import requests
-from authlib.integrations.flask_client import OAuth, OAuthError
+from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from flask import Flask, redirect, render_template, request, session
 
-from . import api, backchannel, headers, payment
+from . import api, backchannel, headers, payment, proofs
+from .fapi import FapiClient, FapiError
 from .ledger import Ledger
 
 HIGH = api.HIGH
@@ -28,11 +33,13 @@ LEVEL_NAMES = {
 
 
 def _credentials(config):
+    """client_id and the private JWK of the e-bank's key pair."""
     if config.get("CLIENT_ID"):
-        return config["CLIENT_ID"], config.get("CLIENT_SECRET")
+        key = config.get("CLIENT_KEY")
+        return config["CLIENT_ID"], json.loads(key) if isinstance(key, str) else key
     with open(config["CLIENT_FILE"]) as fh:
         data = json.load(fh)
-    return data["client_id"], data["client_secret"]
+    return data["client_id"], data["private_jwk"]
 
 
 def _local_path(target, default="/"):
@@ -41,6 +48,17 @@ def _local_path(target, default="/"):
             or "\\" in target or any(ord(c) < 0x20 for c in target)):
         return default
     return target
+
+
+def _callback_problem(asked, args, issuer):
+    """Why this authorization response cannot be ours: ``(error, description)`` or None."""
+    if not asked or not secrets.compare_digest(args.get("state", ""), asked["state"]):
+        return "invalid_state", "This answer does not belong to a login started here."
+    if args.get("iss") != issuer.rstrip("/"):  # RFC 9207, required by FAPI 2.0
+        return "invalid_issuer", "The answer names another identity provider."
+    if not args.get("code"):
+        return "invalid_request", "The answer has no authorization code."
+    return None
 
 
 def create_app(test_config=None):
@@ -70,19 +88,13 @@ def create_app(test_config=None):
     app.config["HTTP_TIMEOUT"] = float(app.config["HTTP_TIMEOUT"])
     headers.init_app(app)
 
-    client_id, client_secret = _credentials(app.config)
+    client_id, private_jwk = _credentials(app.config)
     backchannel.init_app(app, client_id)
-    oauth = OAuth(app)
-    oauth.register(
-        "idp",
-        client_id=client_id,
-        client_secret=client_secret,
-        server_metadata_url=app.config["ISSUER"].rstrip("/") + "/.well-known/openid-configuration",
-        client_kwargs={"scope": "openid profile email phone", "code_challenge_method": "S256",
-                       "default_timeout": app.config["HTTP_TIMEOUT"]},
-    )
+    fapi = FapiClient(app.config["ISSUER"], client_id, private_jwk, app.config["HTTP_TIMEOUT"])
+    app.extensions["ebank_fapi"] = fapi
     app.extensions["ebank_introspector"] = api.Introspector(
-        app.config["ISSUER"], client_id, client_secret, app.config["HTTP_TIMEOUT"])
+        app.config["ISSUER"], client_id, fapi.client_assertion, app.config["HTTP_TIMEOUT"])
+    app.extensions["ebank_seen_proofs"] = proofs.SeenProofs()
     app.extensions["ebank_ledger"] = Ledger()
     app.register_blueprint(api.bp)
     app.register_blueprint(payment.bp)
@@ -109,26 +121,48 @@ def create_app(test_config=None):
             extra["acr_values"] = request.args["acr"]
         max_age = request.args.get("max_age", "")
         if max_age.isascii() and max_age.isdigit():
-            extra["max_age"] = str(int(max_age))  # a string: Authlib drops a falsy 0
+            extra["max_age"] = str(int(max_age))
         session["after_login"] = _local_path(request.args.get("next"))
-        return oauth.idp.authorize_redirect(app.config["URL"] + "/callback", **extra)
+        state, nonce = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
+        verifier = secrets.token_urlsafe(48)  # RFC 7636 4.1: 43 to 128 characters
+        session["authorization"] = {"state": state, "nonce": nonce, "verifier": verifier}
+        try:
+            url = fapi.push({
+                "response_type": "code", "redirect_uri": app.config["URL"] + "/callback",
+                "scope": "openid profile email phone", "state": state, "nonce": nonce,
+                "code_challenge": create_s256_code_challenge(verifier),
+                "code_challenge_method": "S256", "resource": app.config["API_URL"], **extra})
+        except FapiError as exc:
+            app.logger.warning("pushed authorization request refused: %s", exc)
+            return render_template("ebank_error.html", error=exc.error,
+                                   description=exc.description), 503
+        return redirect(url)
 
     @app.get("/callback")
     def callback():
+        asked = session.pop("authorization", None)
         if "error" in request.args:
             # e.g. access_denied (cancelled), unmet_authentication_requirements or
             # interaction_required; a payment waiting for this login is dropped.
             session.pop("pending_payment", None)
             return render_template("ebank_error.html", error=request.args["error"],
                                    description=request.args.get("error_description")), 400
+        problem = _callback_problem(asked, request.args, app.config["ISSUER"])
+        if problem:
+            session.pop("pending_payment", None)
+            return render_template("ebank_error.html", error=problem[0],
+                                   description=problem[1]), 400
         try:
-            token = oauth.idp.authorize_access_token()
-        except OAuthError as exc:
+            token = fapi.exchange(request.args["code"], app.config["URL"] + "/callback",
+                                  asked["verifier"], resource=app.config["API_URL"])
+            claims = fapi.id_token_claims(token.get("id_token", ""), asked["nonce"])
+            userinfo = fapi.userinfo(token["access_token"])
+        except FapiError as exc:
             session.pop("pending_payment", None)
             return render_template("ebank_error.html", error=exc.error,
                                    description=exc.description), 400
-        claims = dict(token["userinfo"])  # the validated ID token's claims
-        userinfo = dict(oauth.idp.userinfo(token=token))
+        if userinfo.get("sub") != claims["sub"]:
+            return render_template("ebank_error.html", error="invalid_userinfo"), 400
         after_login = _local_path(session.get("after_login"))
         pending = session.get("pending_payment")
         session.clear()  # a new login starts a new session (no fixation)
@@ -145,11 +179,9 @@ def create_app(test_config=None):
         session.clear()
         if not login:
             return redirect("/")
-        metadata = oauth.idp.load_server_metadata()
-        from authlib.common.urls import add_params_to_uri
-
-        return redirect(add_params_to_uri(metadata["end_session_endpoint"], {
+        end_session = requests.Request("GET", fapi.endpoint("end_session_endpoint"), params={
             "id_token_hint": login["id_token"], "client_id": client_id,
-            "post_logout_redirect_uri": app.config["URL"] + "/"}))
+            "post_logout_redirect_uri": app.config["URL"] + "/"}).prepare().url
+        return redirect(end_session)
 
     return app

@@ -1,13 +1,17 @@
 """The e-bank's payment API, a resource server: ``POST /api/payments``.
 
-It trusts nothing it cannot ask the IdP about. Each bearer token is checked at
-the IdP's introspection endpoint (RFC 7662, found by discovery, the e-bank
-authenticating with its own client credentials). A payment needs a login at
-the eIDAS ``high`` level, made within ``PAYMENT_MAX_AGE`` seconds; a token
-that falls short gets the RFC 9470 step-up challenge, for example::
+It takes only DPoP-bound access tokens (RFC 9449; FAPI 2.0 wants sender-
+constrained tokens): ``Authorization: DPoP <token>`` with a ``DPoP`` proof
+over the request and the token (``proofs.py``). It trusts nothing it cannot
+ask the IdP about: each token is checked at the IdP's introspection endpoint
+(RFC 7662, found by discovery, the e-bank authenticating with private_key_jwt),
+which must say the token is active, bound to the proof's key (``cnf.jkt``)
+and meant for this API (``aud``, RFC 8707). A payment needs a login at the
+eIDAS ``high`` level, made within ``PAYMENT_MAX_AGE`` seconds; a token that
+falls short gets the RFC 9470 step-up challenge, for example::
 
     HTTP/1.1 401 Unauthorized
-    WWW-Authenticate: Bearer error="insufficient_user_authentication",
+    WWW-Authenticate: DPoP error="insufficient_user_authentication",
         error_description="A payment needs a high level of assurance",
         acr_values="http://eidas.europa.eu/LoA/high"
 """
@@ -15,18 +19,18 @@ that falls short gets the RFC 9470 step-up challenge, for example::
 import re
 import time
 from dataclasses import dataclass, field
-from urllib.parse import quote
-
 import requests
 from flask import Blueprint, current_app, jsonify, request
 
+from . import proofs
 from .challenge import INSUFFICIENT_USER_AUTHENTICATION, format_challenge
 from .ledger import PaymentError, parse_order
 
 HIGH = "http://eidas.europa.eu/LoA/high"
 REALM = "ebank"
-# RFC 6750 section 2.1: "Bearer" 1*SP b64token
-_BEARER = re.compile(r"Bearer +([A-Za-z0-9\-._~+/]+=*)", re.IGNORECASE)
+SCHEME = "DPoP"
+# RFC 9449 7.1 (as RFC 6750 2.1): "DPoP" 1*SP b64token
+_CREDENTIALS = re.compile(r"(Bearer|DPoP) +([A-Za-z0-9\-._~+/]+=*)", re.IGNORECASE)
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -39,11 +43,10 @@ class Introspector:
     """Asks the IdP about access tokens (RFC 7662). The endpoint comes from the
     IdP's discovery document, read once it has been read successfully."""
 
-    def __init__(self, issuer, client_id, client_secret, timeout):
+    def __init__(self, issuer, client_id, authenticate, timeout):
         self.discovery_url = issuer.rstrip("/") + "/.well-known/openid-configuration"
         self.client_id = client_id
-        # RFC 6749 section 2.3.1: the credentials are form-encoded before Basic.
-        self.auth = (quote(client_id, safe=""), quote(client_secret or "", safe=""))
+        self.authenticate = authenticate  # the form fields of a fresh client assertion
         self.timeout = timeout
         self._endpoint = None
 
@@ -58,8 +61,9 @@ class Introspector:
 
     def __call__(self, token):
         """The IdP's answer about ``token``, a dict with at least ``active``."""
-        answer = self._json(requests.post, self.endpoint(), auth=self.auth,
-                            data={"token": token, "token_type_hint": "access_token"},
+        answer = self._json(requests.post, self.endpoint(),
+                            data={"token": token, "token_type_hint": "access_token",
+                                  **self.authenticate()},
                             headers={"Accept": "application/json"})
         if not isinstance(answer.get("active"), bool):
             raise IdpUnavailable("an introspection answer without a boolean 'active'")
@@ -91,20 +95,27 @@ class Refusal:
     challenge: dict = field(default_factory=dict)  # the extra challenge parameters
 
     def header(self):
-        return format_challenge("Bearer", {"error": self.error,
+        return format_challenge(SCHEME, {"error": self.error,
                                            "error_description": self.description,
                                            **self.challenge})
 
 
-def assess(answer, client_id, max_age, now):
+def assess(answer, client_id, max_age, now, jkt=None, audience=None):
     """What a payment makes of the IdP's introspection answer: None when it may
-    go ahead, else the refusal. ``max_age`` None means any login time will do."""
+    go ahead, else the refusal. ``max_age`` None means any login time will do;
+    ``jkt`` is the thumbprint of the proof's key, ``audience`` this API."""
     token_type = answer.get("token_type") or "Bearer"
-    if (answer.get("active") is not True or token_type.lower() != "bearer"
+    if (answer.get("active") is not True or token_type.lower() != "dpop"
             or answer.get("client_id") != client_id or not answer.get("sub")):
         # Refresh tokens are introspected as active too: only our own access
-        # tokens, of a person, may pay.
+        # tokens, of a person, bound to a key, may pay.
         return Refusal("invalid_token", "The access token is not valid")
+    cnf = answer.get("cnf")
+    if not isinstance(cnf, dict) or cnf.get("jkt") != jkt:
+        return Refusal("invalid_token", "The access token is bound to another key")
+    aud = answer.get("aud")
+    if audience not in (aud if isinstance(aud, list) else [aud]):
+        return Refusal("invalid_token", "The access token is meant for another service")
     wanted = {}
     if answer.get("acr") != HIGH:
         wanted["acr_values"] = HIGH
@@ -127,10 +138,10 @@ def _recent(auth_time, max_age, now):
     return now - auth_time <= max_age
 
 
-def bearer_token(authorization):
-    """The token of an ``Authorization: Bearer`` header, or None."""
-    match = _BEARER.fullmatch((authorization or "").strip())
-    return match.group(1) if match else None
+def credentials(authorization):
+    """``(scheme, token)`` of an ``Authorization: DPoP|Bearer`` header, or None."""
+    match = _CREDENTIALS.fullmatch((authorization or "").strip())
+    return (match.group(1).lower(), match.group(2)) if match else None
 
 
 @bp.after_request
@@ -141,11 +152,22 @@ def _no_store(response):
 
 @bp.post("/payments")
 def create_payment():
-    token = bearer_token(request.headers.get("Authorization"))
-    if token is None:
+    given = credentials(request.headers.get("Authorization"))
+    if given is None:
         # RFC 6750 section 3.1: no error code when no credentials were given.
-        return _error(401, "missing_token", "A bearer access token is required",
-                      www_authenticate=format_challenge("Bearer", {"realm": REALM}))
+        return _error(401, "missing_token", "A DPoP-bound access token is required",
+                      www_authenticate=format_challenge(SCHEME, {
+                          "realm": REALM, "algs": " ".join(proofs.ALGORITHMS)}))
+    scheme, token = given
+    if scheme != "dpop":  # RFC 9449 7.2: a bound token is no bearer token
+        return _invalid_token("Send the access token with a DPoP proof")
+    try:
+        jkt = proofs.verify(request.headers.get("DPoP"), "POST",
+                            current_app.config["API_URL"] + "/payments", token,
+                            current_app.extensions["ebank_seen_proofs"])
+    except proofs.ProofError as exc:
+        return _error(401, "invalid_dpop_proof", str(exc), www_authenticate=format_challenge(
+            SCHEME, {"error": "invalid_dpop_proof", "error_description": str(exc)}))
     introspect = current_app.extensions["ebank_introspector"]
     try:
         answer = introspect(token)
@@ -153,12 +175,12 @@ def create_payment():
         current_app.logger.warning("payment refused, token introspection failed: %s", exc)
         return _error(503, "temporarily_unavailable",
                       "The bank cannot check the access token now; try again later")
-    refusal = assess(answer, introspect.client_id,
-                     current_app.config["PAYMENT_MAX_AGE"], time.time())
+    refusal = assess(answer, introspect.client_id, current_app.config["PAYMENT_MAX_AGE"],
+                     time.time(), jkt=jkt, audience=current_app.config["API_URL"])
     if refusal is not None:
-        header = (format_challenge("Bearer", {"error": "invalid_token"})
-                  if refusal.error == "invalid_token" else refusal.header())
-        return _error(401, refusal.error, refusal.description, www_authenticate=header)
+        if refusal.error == "invalid_token":
+            return _invalid_token(refusal.description)
+        return _error(401, refusal.error, refusal.description, www_authenticate=refusal.header())
 
     try:
         amount, to = parse_order(request.get_json(silent=True))
@@ -167,6 +189,11 @@ def create_payment():
     payment = current_app.extensions["ebank_ledger"].record(answer["sub"], amount, to)
     current_app.logger.info("payment %s of %s EUR by %s", payment["id"], amount, answer["sub"])
     return jsonify(payment), 201
+
+
+def _invalid_token(description):
+    return _error(401, "invalid_token", description,
+                  www_authenticate=format_challenge(SCHEME, {"error": "invalid_token"}))
 
 
 def _error(status, error, description, www_authenticate=None, field=None):

@@ -98,12 +98,12 @@ def _read_params(value, pos, params):
 
 
 def step_up_request(header_value):
-    """What a Bearer ``insufficient_user_authentication`` challenge asks for
+    """What a Bearer or DPoP ``insufficient_user_authentication`` challenge asks for
     (RFC 9470 section 3): ``{"acr_values": ..., "max_age": ...}`` with the keys
     it carries, or None when the header holds no such challenge. A ``max_age``
     that is not a non-negative integer is ignored."""
     for challenge in parse_www_authenticate(header_value):
-        if challenge.scheme != "bearer":
+        if challenge.scheme not in ("bearer", "dpop"):
             continue
         if challenge.params.get("error") != INSUFFICIENT_USER_AUTHENTICATION:
             continue
@@ -119,8 +119,8 @@ def step_up_request(header_value):
 
 
 def bearer_error(header_value):
-    """The ``error`` of the first Bearer challenge, or None."""
+    """The ``error`` of the first Bearer or DPoP challenge, or None."""
     for challenge in parse_www_authenticate(header_value):
-        if challenge.scheme == "bearer":
+        if challenge.scheme in ("bearer", "dpop"):
             return challenge.params.get("error")
     return None

@@ -1,5 +1,6 @@
 """The payment pages. The form's order goes to the payment API (``API_URL``)
-over HTTP with the access token of the login, as any API client's would. When
+over HTTP with the (DPoP-bound) access token of the login and a DPoP proof,
+as any API client's would. When
 the API answers with an RFC 9470 step-up challenge, the order waits in the
 session while the person logs in again at the level (and recency) the
 challenge names; ``/payment/confirm`` then sends it with the new token."""
@@ -32,12 +33,14 @@ class Outcome:
     message: str | None = None
 
 
-def send_order(api_url, access_token, order, timeout):
-    """POST the order to the payment API; never raises for network trouble."""
+def send_order(api_url, access_token, order, timeout, fapi):
+    """POST the order to the payment API with a proof of our DPoP key; never
+    raises for network trouble."""
+    url = api_url + "/payments"
     try:
-        response = requests.post(api_url + "/payments", json=order, timeout=timeout,
-                                 headers={"Authorization": f"Bearer {access_token}"},
-                                 allow_redirects=False)
+        response = requests.post(url, json=order, timeout=timeout, allow_redirects=False,
+                                 headers={"Authorization": f"DPoP {access_token}",
+                                          "DPoP": fapi.dpop_proof("POST", url, access_token)})
     except requests.RequestException:
         return Outcome("unavailable")
     body = _json_object(response)
@@ -122,7 +125,7 @@ def _send(order):
     if not access_token:
         return Outcome("login")  # a login from before the e-bank kept tokens
     return send_order(current_app.config["API_URL"], access_token, order,
-                      current_app.config["HTTP_TIMEOUT"])
+                      current_app.config["HTTP_TIMEOUT"], current_app.extensions["ebank_fapi"])
 
 
 @bp.get("/payment")
