@@ -177,6 +177,8 @@ def test_the_key_encryption_secret_rotates_with_rewrap(ring, backend, runner):
     with only_a.app_context():
         with pytest.raises(KeyEncryptionError, match=f"key-encryption key {kek_b}, which is not"):
             only_a.extensions["idp_keys"].signing_key("ES256")
+        # It cannot sign, but still publishes the same keys (they are public).
+        assert only_a.extensions["idp_keys"].jwks_json() == ring.jwks_json()
         db.session.remove()
 
 

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from .. import audit
 from ..extensions import db
 from ..timeutil import epoch, utcnow
+from .kek import KeyEncryptionError
 from .models import SigningKey
 
 ALGORITHMS = ("RS256", "ES256")
@@ -71,6 +72,7 @@ class KeyRing:
         self._stale_at = math.inf  # when a retired key leaves the JWKS or the hints
         self._private = {}  # kid -> opened private key, kept across reloads
         self._active = {}
+        self._unopened = {}  # alg -> why its signing key does not open here
         self._keyset = None
         self._hint_keyset = None
         self._jwks_json = None
@@ -252,12 +254,20 @@ class KeyRing:
                 ends = retired + (self.retire_after if retired + self.retire_after >= now
                                   else self.keep_for)
                 stale_at = min(stale_at, ends)
-        # Only the signing keys are opened, and each only once per process.
-        private = {row.kid: self._private.get(row.kid) or _parse(
-            row.alg, self.sealer.open(row.kek_id, row.private_key, row.kid.encode()), row.kid)
-            for row in active.values()}
+        # Only the signing keys are opened, and each only once per process. One that
+        # does not open (this node lacks its key-encryption key) fails the signing
+        # only: the JWKS is still published.
+        private, failed = {}, {}
+        for alg, row in active.items():
+            try:
+                private[row.kid] = self._private.get(row.kid) or _parse(
+                    alg, self.sealer.open(row.kek_id, row.private_key, row.kid.encode()), row.kid)
+            except KeyEncryptionError as error:
+                log.error("signing keys: %s", error)
+                failed[alg] = error
         self._private = private
-        self._active = {alg: private[row.kid] for alg, row in active.items()}
+        self._active = {alg: private[row.kid] for alg, row in active.items() if row.kid in private}
+        self._unopened = failed
         self._keyset = KeySet(keys)
         self._hint_keyset = KeySet(hint_keys)
         self._jwks_json = json.dumps(
@@ -267,6 +277,8 @@ class KeyRing:
 
     def signing_key(self, alg):
         self.refresh()
+        if alg in self._unopened:
+            raise self._unopened[alg]
         return self._active[alg]
 
     def keyset(self):
