@@ -267,11 +267,27 @@ def test_account_events_end_every_session(bcl_app, client, flow, two_rps, ana, e
 def test_the_same_person_logging_in_again_is_no_logout(bcl_app, client, flow, two_rps, ana):
     from people import Person
 
-    session_with_everyone(flow, two_rps, ana)
+    old_sid, _ = session_with_everyone(flow, two_rps, ana)
     person = Person(client, ana.email)
     person.follow(person.login())  # a new session replaces the old one, tokens kept
     deliveries(bcl_app)
     assert two_rps["bank"][2].tokens == [] and two_rps["tax"][2].tokens == []
+    # The clients of the old session hear of the new one's logout, with the sid
+    # they know; a client of both sessions hears of each.
+    tax, tax_secret, _ = two_rps["tax"]
+    new_sid = _unverified(sign_in(flow, tax, tax_secret)["id_token"])["sid"]
+    assert new_sid != old_sid
+    home = client.get("/")
+    client.post("/logout", data={"csrf_token": csrf_token(home.get_data(as_text=True))})
+    deliveries(bcl_app)
+    bank, _, bank_rp = two_rps["bank"]
+    [token] = bank_rp.logout_tokens()
+    check_logout_token(client, token, bank, ana, old_sid)
+    sids = []
+    for raw in two_rps["tax"][2].logout_tokens():
+        sids.append(_unverified(raw)["sid"])
+        check_logout_token(client, raw, tax, ana, sids[-1])
+    assert sorted(sids) == sorted([old_sid, new_sid])
 
 
 def test_clients_of_other_sessions_hear_nothing(bcl_app, app, client, flow, two_rps, ana):

@@ -62,6 +62,10 @@ def establish_login(user, amr, strength):
     _restart_session(verified_at=int(time.time()))
     started = start_session(user, amr, strength, ip=request.remote_addr,
                             user_agent=request.user_agent.string)
+    if previous is not None and previous.user_id == user.id:
+        from ..oauth.backchannel import carry_over
+
+        carry_over(previous.public_id, started.public_id)  # its clients hear of the logout
     session["sid"] = started.id
     request.environ["idp.login"] = started
     return started

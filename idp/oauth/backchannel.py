@@ -41,6 +41,26 @@ def remember_client(sid, client_id):
     store().sadd(_key(sid), client_id, cfg["SESSION_TTL"] + cfg["ID_TOKEN_TTL"])
 
 
+def carry_over(old_sid, new_sid):
+    """The same person logged in again on this browser and the old session's
+    tokens live on: when the new session ends, the clients of the old one are
+    told too, with the ``sid`` they know."""
+    if old_sid and old_sid != new_sid:
+        cfg = current_app.config
+        store().sadd("bcl-prev:" + new_sid, old_sid, cfg["SESSION_TTL"] + cfg["ID_TOKEN_TTL"])
+
+
+def _session_chain(sid, limit=20):
+    """``sid`` and the earlier sessions it carries over, newest first."""
+    chain, todo = [], [sid]
+    while todo and len(chain) < limit:
+        current = todo.pop()
+        if current not in chain:
+            chain.append(current)
+            todo.extend(store().smembers("bcl-prev:" + current))
+    return chain
+
+
 def session_clients(sid):
     """The clients with a back-channel logout URI that received tokens in ``sid``."""
     ids = set(store().smembers(_key(sid)))
@@ -71,22 +91,24 @@ def session_ended(sid, user_id, sub):
     (call after the commit that ended it). Never fails the logout itself:
     what cannot be sent is logged and audited."""
     try:
-        clients = session_clients(sid)
-        store().delete(_key(sid))
+        work = []
+        for each in _session_chain(sid):
+            work += [(each, client) for client in session_clients(each)]
+            store().delete(_key(each), "bcl-prev:" + each)
     except Exception:  # the store or database is down: the logout stands
         log.exception("could not find the clients of session %s", sid)
         return
     dispatcher = current_app.extensions["idp_backchannel"]
-    for client in clients:
+    for each, client in work:
         try:
-            token = logout_token(client, sub, sid)
+            token = logout_token(client, sub, each)
         except Exception:  # e.g. no active key for the client's algorithm
             log.exception("could not sign a logout token for %s", client.client_id)
             audit.record("backchannel_logout_failed", user_id=user_id, reason="not signed",
-                         client_id=client.client_id, sid=sid, attempts=0)
+                         client_id=client.client_id, sid=each, attempts=0)
             continue
         dispatcher.submit(client.client_id, client.backchannel_logout_uri, token,
-                          user_id=user_id, sid=sid)
+                          user_id=user_id, sid=each)
 
 
 class Dispatcher:
