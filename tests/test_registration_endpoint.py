@@ -144,6 +144,17 @@ def test_registering_fapi_metadata(client, iat):
     assert body["jwks"] == {"keys": [key.as_dict(private=False)]}
 
 
+def test_registering_keys_by_uri(client, iat):
+    response = register(client, iat, {
+        "redirect_uris": ["https://bank.example/cb"], "token_endpoint_auth_method":
+        "private_key_jwt", "jwks_uri": "https://bank.example/jwks.json",
+        "token_endpoint_auth_signing_alg": "ES256"})
+    assert response.status_code == 201, response.get_data(as_text=True)
+    body = response.get_json()
+    assert body["jwks_uri"] == "https://bank.example/jwks.json" and "jwks" not in body
+    assert "client_secret" not in body
+
+
 def test_registering_the_fapi2_profile(client, iat):
     from idp.oauth.clients import get_client
 
