@@ -130,7 +130,7 @@ def test_puk_route_locks_after_a_few_wrong_puks(app, client, owner, sms_sink):
     for _ in range(limit - 1):
         assert start(client, owner.email, "AAAAAAAA").status_code == 400
     locked = start(client, owner.email, "AAAAAAAA")
-    assert locked.status_code == 429 and "poslovalnice" in locked.get_data(as_text=True)
+    assert locked.status_code == 429 and "začasno zaklenjena" in locked.get_data(as_text=True)
     # Even the right PUK is refused now, from any browser.
     right = start(app.test_client(), owner.email, owner.puk)
     assert right.status_code == 429 and sms_sink.messages == []

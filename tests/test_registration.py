@@ -7,10 +7,9 @@ import re
 import secrets
 
 import pytest
-from joserfc import jwt
-from joserfc.jwk import KeySet
 
 from conftest import csrf_token, query_of
+from test_token import decode_id_token
 from idp.accounts import passwords
 from idp.accounts.models import User
 from idp.accounts.puk import ALPHABET, verify_puk
@@ -116,8 +115,7 @@ def test_registration_from_the_rp_ends_with_its_id_token(client, flow, rp, perso
     params, _ = f.follow_to_rp(back)
     assert params["state"] == "st-registration" and "code" in params
     tokens = f.exchange(params["code"], secret=rp.secret).get_json()
-    keys = KeySet.import_key_set(client.get("/jwks.json").get_json())
-    claims = jwt.decode(tokens["id_token"], keys, algorithms=["RS256", "ES256"]).claims
+    claims = decode_id_token(client, tokens["id_token"], audience=rp.client_id).claims
     assert claims["sub"] == user.sub and claims["email"] == person.email
     assert claims["acr"] == ACR_LOW and claims["amr"] == ["pwd", "sms"]
     assert claims["trust_level"] == "low" and claims["phone_number"] == "+38641555123"
