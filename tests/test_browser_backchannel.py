@@ -9,7 +9,6 @@ import pytest
 from conftest import LiveServer, free_port, reset
 from idp import create_app
 from test_browser import CHROMIUM, FLAGS, shot
-from test_ebank_backchannel import fapi_ebank
 
 pytestmark = pytest.mark.browser
 
@@ -36,24 +35,19 @@ def idp_and_bank(backend):
     issuer, bank_url = f"http://localhost:{idp_port}", f"http://localhost:{bank_port}"
     idp_app = create_app({**backend, "ISSUER": issuer, "RESOURCES": [bank_url + "/api"],
                           "RATELIMIT_KEY_PREFIX": f"rl-{idp_port}-{time.time_ns()}"})
-    registration = {"first_party": True, "client_id": "ebank",
-                    "backchannel_logout_uri": bank_url + "/backchannel-logout",
-                    "backchannel_logout_session_required": True}
-    if fapi_ebank():
-        key = ECKey.generate_key("P-256", {"alg": "ES256", "kid": "ebank-1"}, private=True)
-        registration.update(profile="fapi2", auth_method="private_key_jwt",
-                            jwks={"keys": [key.as_dict(private=False)]}, id_token_alg="ES256")
-        credentials = {"CLIENT_KEY": key.as_dict(private=True)}
+    key = ECKey.generate_key("P-256", {"alg": "ES256", "kid": "ebank-1"}, private=True)
     with idp_app.app_context():
         create_user("ana@example.si", "Geslo-Test-1", "041 123 123", given_name="Ana",
                     family_name="Novak")
-        _, secret = create_client("E-banka", [bank_url + "/callback"], [bank_url + "/"],
-                                  **registration)
-    if not fapi_ebank():
-        credentials = {"CLIENT_SECRET": secret}
+        create_client("E-banka", [bank_url + "/callback"], [bank_url + "/"], first_party=True,
+                      client_id="ebank", profile="fapi2", auth_method="private_key_jwt",
+                      jwks={"keys": [key.as_dict(private=False)]}, id_token_alg="ES256",
+                      backchannel_logout_uri=bank_url + "/backchannel-logout",
+                      backchannel_logout_session_required=True)
     idp = LiveServer(idp_app, idp_port)
     bank = LiveServer(create_ebank({"ISSUER": issuer, "URL": bank_url, "CLIENT_ID": "ebank",
-                                    "SECRET_KEY": "test", **credentials}), bank_port)
+                                    "SECRET_KEY": "test",
+                                    "CLIENT_KEY": key.as_dict(private=True)}), bank_port)
     yield issuer, bank_url, idp_app
     assert idp_app.extensions["idp_backchannel"].wait(30)
     bank.stop()

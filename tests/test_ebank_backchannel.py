@@ -102,13 +102,6 @@ def test_what_ends_a_login():
 
 # -- over HTTP, against the real IdP -------------------------------------------------------
 
-def fapi_ebank():
-    """Whether the e-bank is a FAPI 2.0 client (a key pair) or an older one (a secret)."""
-    import importlib.util
-
-    return importlib.util.find_spec("clients.ebank.fapi") is not None
-
-
 class Bank:
     def __init__(self, issuer, port, credentials):
         self.url = f"http://127.0.0.1:{port}"
@@ -129,21 +122,18 @@ def bank(live_idp):
 
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    registration = {"first_party": True, "client_id": "ebank",
-                    "backchannel_logout_uri": url + "/backchannel-logout",
-                    "backchannel_logout_session_required": True}
-    if fapi_ebank():
-        key = ECKey.generate_key("P-256", {"alg": "ES256", "kid": "ebank-1"}, private=True)
-        registration.update(profile="fapi2", auth_method="private_key_jwt",
-                            jwks={"keys": [key.as_dict(private=False)]}, id_token_alg="ES256")
-        credentials = {"CLIENT_KEY": key.as_dict(private=True)}
-        live_idp.app.config["RESOURCES"] = [url + "/api"]  # its payment API (RFC 8707)
+    # The e-bank as make run registers it: a FAPI 2.0 client with a key pair,
+    # asking for its payment API (RFC 8707), with its back-channel logout URI.
+    key = ECKey.generate_key("P-256", {"alg": "ES256", "kid": "ebank-1"}, private=True)
+    live_idp.app.config["RESOURCES"] = [url + "/api"]
     with live_idp.app.app_context():
         create_user("ana@example.si", PASSWORD, "041 123 123", given_name="Ana")
-        _, secret = create_client("E-banka", [url + "/callback"], [url + "/"], **registration)
-    if not fapi_ebank():
-        credentials = {"CLIENT_SECRET": secret}
-    bank = Bank(live_idp.url, port, credentials)
+        create_client("E-banka", [url + "/callback"], [url + "/"], first_party=True,
+                      client_id="ebank", profile="fapi2", auth_method="private_key_jwt",
+                      jwks={"keys": [key.as_dict(private=False)]}, id_token_alg="ES256",
+                      backchannel_logout_uri=url + "/backchannel-logout",
+                      backchannel_logout_session_required=True)
+    bank = Bank(live_idp.url, port, {"CLIENT_KEY": key.as_dict(private=True)})
     yield bank
     assert live_idp.app.extensions["idp_backchannel"].wait(30)
     bank.stop()
