@@ -51,8 +51,12 @@ class SeenProofs:
 def _normalise(uri):
     parts = urlsplit(uri)
     host = (parts.hostname or "").lower()
-    if parts.port and (parts.scheme, parts.port) not in (("http", 80), ("https", 443)):
-        host = f"{host}:{parts.port}"
+    try:
+        port = parts.port
+    except ValueError:  # not a port: compares unequal to any real URL
+        return "invalid:" + uri
+    if port and (parts.scheme, port) not in (("http", 80), ("https", 443)):
+        host = f"{host}:{port}"
     return urlunsplit((parts.scheme.lower(), host, parts.path or "/", "", ""))
 
 

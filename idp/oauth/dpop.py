@@ -113,7 +113,10 @@ def normalise_htu(uri):
     """Scheme and host in lower case, default port dropped, no query or fragment."""
     parts = urlsplit(uri)
     host = (parts.hostname or "").lower()
-    port = parts.port
+    try:
+        port = parts.port
+    except ValueError:  # not a port: compares unequal to any real URL
+        return "invalid:" + uri
     if port and not ((parts.scheme == "https" and port == 443)
                      or (parts.scheme == "http" and port == 80)):
         host = f"{host}:{port}"
