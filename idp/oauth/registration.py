@@ -16,14 +16,14 @@ from datetime import timedelta
 from urllib.parse import urlsplit
 
 from authlib.consts import default_json_headers
-from authlib.oauth2.rfc6749 import InvalidRequestError, scope_to_list
+from authlib.oauth2.rfc6749 import (InvalidRequestError, JsonPayload, JsonRequest,
+                                    scope_to_list)
 from authlib.oauth2.rfc6749.errors import MissingAuthorizationError
 from authlib.oauth2.rfc6750 import InvalidTokenError
 from authlib.oauth2.rfc7591 import ClientMetadataClaims as OAuthMetadataClaims
 from authlib.oauth2.rfc7591 import ClientRegistrationEndpoint as BaseRegistrationEndpoint
 from authlib.oauth2.rfc7591 import InvalidClientMetadataError, InvalidRedirectURIError
 from authlib.oauth2.rfc7592 import ClientConfigurationEndpoint as BaseConfigurationEndpoint
-from authlib.oauth2.rfc6749 import JsonPayload, JsonRequest
 from authlib.oidc.registration import ClientMetadataClaims as OIDCMetadataClaims
 from flask import Blueprint, current_app
 from flask import request as flask_request
@@ -33,12 +33,11 @@ from ..config import is_loopback
 from ..extensions import csrf, db
 from ..timeutil import epoch, utcnow
 from . import clients as client_service
-from .models import InitialAccessToken, OAuthClient, digest
+from .models import InitialAccessToken, digest
 
 bp = Blueprint("registration_api", __name__)
 
-GRANT_TYPES = client_service.GRANT_TYPES
-SECRET_METHODS = ("client_secret_basic", "client_secret_post")
+SECRET_METHODS = client_service.SECRET_METHODS
 BOOLEAN_FIELDS = ("backchannel_logout_session_required",
                   "require_pushed_authorization_requests", "dpop_bound_access_tokens")
 # Kept and shown back, not acted on (RFC 7591 2).
