@@ -24,6 +24,7 @@ def wallet_world(backend, tmp_path):
     """The IdP with the wallet on, the e-bank beside it, a PID provider; Ana at
     low, Bor at substantial by bank card."""
     from clients.ebank import create_app as create_ebank
+    from clients.ebank.fapi import new_client_key
     from idp.accounts.service import create_user
     from idp.extensions import db
     from idp.oauth.clients import create_client
@@ -33,28 +34,35 @@ def wallet_world(backend, tmp_path):
     cert, key = verifier_certificate(tmp_path / "verifier")
     idp_port, bank_port = free_port(), free_port()
     issuer, bank_url = f"http://localhost:{idp_port}", f"http://localhost:{bank_port}"
-    idp_app = create_app({**backend, "ISSUER": issuer,
+    idp_app = create_app({**backend, "ISSUER": issuer, "RESOURCES": [bank_url + "/api"],
                           "RATELIMIT_KEY_PREFIX": f"rl-{idp_port}-{time.time_ns()}",
                           "PID_PROVIDERS_DIR": str(tmp_path / "anchors"),
                           "VERIFIER_CERT_FILE": str(cert), "VERIFIER_KEY_FILE": str(key)})
-    with idp_app.app_context():
-        create_user("ana@example.si", "Geslo-Test-1", "041 123 123", given_name="Ana",
-                    family_name="Novak")
-        bor = create_user("bor@example.si", "Geslo-Test-1", "031 222 333", given_name="Bor",
-                          family_name="Kralj")
-        raise_trust_level(bor, "substantial", Person("Bor", "Kralj", date(1985, 3, 2), None),
-                          "card", {"gateway": "sandbox", "reference": "r", "last4": "4242"})
-        db.session.commit()
-        _, secret = create_client("E-banka", [bank_url + "/callback"], [bank_url + "/"],
-                                  first_party=True, client_id="ebank")
-    idp = LiveServer(idp_app, idp_port)
-    bank = LiveServer(create_ebank({"ISSUER": issuer, "URL": bank_url, "CLIENT_ID": "ebank",
-                                    "CLIENT_SECRET": secret, "SECRET_KEY": "test"}), bank_port)
-    yield {"bank": bank_url, "issuer": issuer, "provider": provider}
-    bank.stop()
-    idp.stop()
-    provider.stop()
-    reset(idp_app)
+    private_jwk, public_jwks = new_client_key()  # the e-bank is a FAPI 2.0 client
+    servers = []
+    try:
+        with idp_app.app_context():
+            create_user("ana@example.si", "Geslo-Test-1", "041 123 123", given_name="Ana",
+                        family_name="Novak")
+            bor = create_user("bor@example.si", "Geslo-Test-1", "031 222 333",
+                              given_name="Bor", family_name="Kralj")
+            raise_trust_level(bor, "substantial",
+                              Person("Bor", "Kralj", date(1985, 3, 2), None), "card",
+                              {"gateway": "sandbox", "reference": "r", "last4": "4242"})
+            db.session.commit()
+            create_client("E-banka", [bank_url + "/callback"], [bank_url + "/"],
+                          first_party=True, client_id="ebank", profile="fapi2",
+                          jwks=public_jwks, id_token_alg="ES256")
+        servers.append(LiveServer(idp_app, idp_port))
+        servers.append(LiveServer(create_ebank({
+            "ISSUER": issuer, "URL": bank_url, "CLIENT_ID": "ebank", "CLIENT_KEY": private_jwk,
+            "SECRET_KEY": "test"}), bank_port))
+        yield {"bank": bank_url, "issuer": issuer, "provider": provider}
+    finally:
+        for server in reversed(servers):
+            server.stop()
+        provider.stop()
+        reset(idp_app)
 
 
 @pytest.fixture
