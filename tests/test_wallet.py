@@ -507,3 +507,19 @@ def test_an_encrypted_error_response_is_a_decline(app, client, ana, ana_en, pids
     response = back_in_browser(client, answer)
     assert response.status_code == 400 and says(response, REFUSED["declined"])
     assert [e.details["reason"] for e in audits("wallet_refused")] == ["declined"]
+
+
+def test_a_birth_date_that_differs_from_the_evidence_is_refused(app, client, ana_by_card,
+                                                                ana_en, pids):
+    wallet = wallet_of(app, pids, {**ANA, "birthdate": "1991-01-01"})
+    response = back_in_browser(client, wallet.answer(same_device_link(client)))
+    assert response.status_code == 400 and says(response, REFUSED["other_person"])
+    assert fresh(ana_by_card).trust_level == "substantial"
+
+
+def test_list_settings_may_be_json_or_comma_separated():
+    from idp.trust.wallet.service import as_list
+
+    assert as_list(["urn:eudi:pid:1"]) == ["urn:eudi:pid:1"]
+    assert as_list("urn:eudi:pid:1, urn:eudi:pid:si:1") == ["urn:eudi:pid:1", "urn:eudi:pid:si:1"]
+    assert as_list(None) == [] and as_list("") == []
