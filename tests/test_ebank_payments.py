@@ -5,7 +5,6 @@ RFC 7662 introspection as told); the ``WWW-Authenticate`` reader as a table;
 the payment pages with the API served over real HTTP; and the whole journey
 against the real IdP, whose password logins cannot reach ``high``."""
 
-import base64
 import json
 import re
 import secrets
@@ -553,7 +552,7 @@ def test_a_stale_login_is_sent_to_log_in_again_with_max_age(browser, fake_idp):
     log_in(browser, fake_idp.issue(auth_time=int(time.time()) - 700))
     response = submit(browser)
     assert query(response.headers["Location"]) == {"max_age": "600", "next": "/payment/confirm"}
-    authorize = browser.get(response.headers["Location"])
+    assert browser.get(response.headers["Location"]).status_code == 302  # pushed, then off
     assert fake_idp.pushed[-1]["max_age"] == "600"
 
 

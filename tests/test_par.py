@@ -6,8 +6,6 @@ import time
 
 import pytest
 
-from conftest import csrf_token  # noqa: F401  (the flow fixture's module)
-
 PREFIX = "urn:ietf:params:oauth:request_uri:"
 
 

@@ -24,6 +24,8 @@ import time
 from urllib.parse import parse_qs, urlsplit
 
 import requests
+from joserfc import jwt
+from joserfc.jwk import ECKey
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -222,22 +224,65 @@ def run_all(issuer, base_port, rp, rp_rs, machine, work):
     r["introspection"] = wrk(issuer + "/introspect", "post.lua", {
         "BENCH_BODY": "token=" + tokens["access_token"], "BENCH_AUTH": basic(rp)})
 
-    for name, client in (("code_exchange_es256", rp), ("code_exchange_rs256", rp_rs)):
+    # DPoP (RFC 9449): the same two requests with a fresh proof each (made here
+    # beforehand: wrk cannot sign), next to their Bearer counterparts.
+    key = ECKey.generate_key("P-256", private=True)
+    nonce = _dpop_nonce(issuer, key)
+    code = mint_codes(issuer, browser, rp["client_id"], 1)[0]
+    bound = requests.post(issuer + "/token", data={
+        "grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT,
+        "code_verifier": VERIFIER}, auth=(rp["client_id"], rp["client_secret"]),
+        headers={"DPoP": dpop_proof(key, "POST", issuer + "/token", nonce=nonce)}).json()
+    count = int(r["userinfo"]["rps"] * DURATION * 1.2) + 500
+    path = os.path.join(work, "userinfo.proofs")
+    with open(path, "w") as fh:
+        fh.write("\n".join(dpop_proof(key, "GET", issuer + "/userinfo", bound["access_token"],
+                                      nonce) for _ in range(count)))
+    r["userinfo_dpop"] = wrk(issuer + "/userinfo", "dpop.lua", {
+        "BENCH_LINES": path, "BENCH_AUTH": "DPoP " + bound["access_token"]})
+
+    for name, client in (("code_exchange_es256", rp), ("code_exchange_rs256", rp_rs),
+                         ("code_exchange_es256_dpop", rp)):
         codes = mint_codes(issuer, browser, client["client_id"],
                            int(r["baseline"]["rps"] * DURATION * 0.8) + 500)
         path = os.path.join(work, name + ".codes")
-        with open(path, "w") as fh:
-            fh.write("\n".join(codes))
-        r[name] = wrk(issuer + "/token", "codes.lua", {
-            "BENCH_CODES": path, "BENCH_AUTH": basic(client),
-            "BENCH_BODY": f"grant_type=authorization_code&redirect_uri={REDIRECT}"
-                          f"&code_verifier={VERIFIER}"})
+        body = f"grant_type=authorization_code&redirect_uri={REDIRECT}&code_verifier={VERIFIER}"
+        if name.endswith("_dpop"):
+            with open(path, "w") as fh:
+                fh.write("\n".join(code + "\t" + dpop_proof(key, "POST", issuer + "/token",
+                                                             nonce=nonce) for code in codes))
+            r[name] = wrk(issuer + "/token", "dpop.lua", {
+                "BENCH_LINES": path, "BENCH_AUTH": basic(client), "BENCH_BODY": body})
+        else:
+            with open(path, "w") as fh:
+                fh.write("\n".join(codes))
+            r[name] = wrk(issuer + "/token", "codes.lua", {
+                "BENCH_CODES": path, "BENCH_AUTH": basic(client), "BENCH_BODY": body})
         r[name]["codes_minted"] = len(codes)
 
     r["argon2id_hashes_per_s"] = argon2_rate()
     r["full_logins_per_s"] = full_logins(issuer, rp["client_id"], rp["client_secret"],
                                          DURATION * 2)
     return r
+
+
+def dpop_proof(key, method, url, access_token=None, nonce=None):
+    claims = {"jti": base64.urlsafe_b64encode(os.urandom(12)).decode(), "htm": method,
+              "htu": url, "iat": int(time.time())}
+    if access_token:
+        claims["ath"] = base64.urlsafe_b64encode(__import__("hashlib").sha256(
+            access_token.encode()).digest()).rstrip(b"=").decode()
+    if nonce:
+        claims["nonce"] = nonce
+    header = {"typ": "dpop+jwt", "alg": "ES256", "jwk": key.as_dict(private=False)}
+    return jwt.encode(header, claims, key, algorithms=["ES256"])
+
+
+def _dpop_nonce(issuer, key):
+    """The server's current DPoP nonce (the first proof is answered use_dpop_nonce)."""
+    answer = requests.post(issuer + "/token", data={"grant_type": "client_credentials"},
+                           headers={"DPoP": dpop_proof(key, "POST", issuer + "/token")})
+    return answer.headers.get("DPoP-Nonce")
 
 
 def report(r):
@@ -253,6 +298,13 @@ def report(r):
         mark = "" if target is None else ("ok" if row["ratio"] >= target else "BELOW")
         print(f"{name:24} {row['rps']:9.1f} {row['ratio']:7.3f} "
               f"{(target or 0):7.2f} {row['p50_ms']:8.2f} {row['p99_ms']:8.2f} {mark}")
+    for dpop, bearer in (("userinfo_dpop", "userinfo"),
+                         ("code_exchange_es256_dpop", "code_exchange_es256")):
+        if dpop in r and bearer in r:
+            cost = r[dpop]["rps"] / r[bearer]["rps"]
+            r[dpop]["ratio_to_bearer"] = round(cost, 3)
+            print(f"{dpop}: {cost:.2f} of {bearer}'s throughput (DPoP adds one proof "
+                  f"verification and one replay-store write)")
     ratio = r["full_logins_per_s"] / r["argon2id_hashes_per_s"]
     r["full_logins_ratio_to_argon2"] = round(ratio, 3)
     print(f"\nfull password logins: {r['full_logins_per_s']}/s; argon2id hashes "
