@@ -9,9 +9,8 @@ towards the account's lock-out like wrong passwords."""
 
 import time
 from functools import wraps
-from urllib.parse import urlsplit
 
-from flask import (Blueprint, current_app, redirect, render_template, request, session,
+from flask import (Blueprint, current_app, jsonify, redirect, render_template, request, session,
                    url_for)
 from ..i18n import lazy_gettext as _l
 
@@ -27,7 +26,8 @@ from .methods import (METHODS, Proof, answer_field, combine, mark_used, second_f
                       session_proof, step_up_kinds)
 from .methods.password import LOCKED, PasswordMethod
 from .sessions import step_up_session
-from .views import continue_to_rp, current_login, establish_login, renew_login, require_login
+from .views import (continue_to_rp, current_login, establish_login, renew_login, require_login,
+                    safe_next)
 
 bp = Blueprint("factor", __name__)
 
@@ -39,7 +39,7 @@ SAME_SESSION = (REAUTH, STEP_UP)
 TITLES = {LOGIN: _l("Confirm your login"), REAUTH: _l("Confirm it is you"),
           STEP_UP: _l("A stronger confirmation is needed"),
           # A login by one method alone is named after the method.
-          (ALONE, "passkey"): _l("Log in with a key"),
+          (ALONE, "passkey"): _l("Log in with a passkey"),
           (ALONE, "certificate"): _l("Log in with a certificate")}
 TOO_WEAK = _l("This confirmation is not strong enough for the service. Choose another way.")
 
@@ -51,14 +51,14 @@ def begin_factor_flow(purpose, kinds, user=None, iid=None, proofs=(), next_url=N
                       proofs=[p.as_dict() for p in proofs], next=next_url, required=required)
 
 
-def start_second_factor(user, iid):
+def start_second_factor(user, iid, next_url=None):
     """After a right password: the second step if the account has second
     factors, else None (the password alone makes the login)."""
     kinds = second_factor_kinds(user.id)
     if not kinds:
         return None
     flow = begin_factor_flow(LOGIN, kinds, user=user, iid=iid,
-                             proofs=[PasswordMethod.proof()])
+                             proofs=[PasswordMethod.proof()], next_url=next_url)
     return redirect(url_for("factor.verify", fid=flow.id))
 
 
@@ -71,8 +71,27 @@ def login_alone(kind):
     iid = request.args.get("interaction") or None
     if iid and load_interaction(iid) is None:
         return render_template("interaction_expired.html"), 400
-    flow = begin_factor_flow(ALONE, [kind], iid=iid)
+    flow = begin_factor_flow(ALONE, [kind], iid=iid,
+                             next_url=None if iid else safe_next(request.args.get("next")))
     return redirect(url_for("factor.verify", fid=flow.id))
+
+
+@bp.post("/login/passkey/options")
+def passkey_options():
+    """A passkey login offered in the login page's e-mail field (WebAuthn
+    conditional mediation, static/passkey-autofill.js): the options with a
+    fresh challenge, and where the browser's answer goes. The same flow as
+    "Log in with a passkey", so it lands where that would."""
+    from ..oauth.authorize import load_interaction
+
+    iid = request.form.get("interaction") or None
+    if iid and load_interaction(iid) is None:
+        return jsonify(error="interaction_expired"), 400
+    flow = begin_factor_flow(ALONE, ["passkey"], iid=iid,
+                             next_url=None if iid else safe_next(request.form.get("next")))
+    options = METHODS["passkey"].prepare(flow, None)["webauthn_options"]
+    save_flow(flow)
+    return jsonify(action=url_for("factor.verify", fid=flow.id), options=options)
 
 
 @bp.route("/login/<fid>/verify", methods=["GET", "POST"])
@@ -123,9 +142,20 @@ def verify(fid):
     return render_template(
         "factor.html", flow=flow, form=form, kind=kind, method=method, notice=notice,
         title=TITLES.get(flow.data["purpose"]) or TITLES[flow.data["purpose"], kind],
-        purpose=flow.data["purpose"],
+        purpose=flow.data["purpose"], step_up=_step_up_reason(flow),
         others=[METHODS[k] for k in kinds if k != kind], user=user,
         cancel=_cancel_url(flow), **context), status
+
+
+def _step_up_reason(flow):
+    """Which service asks a step-up for which level, for the page to say."""
+    if flow.data["purpose"] != STEP_UP:
+        return None
+    from ..oauth.authorize import load_interaction
+
+    interaction = load_interaction(flow.iid)
+    return {"service": interaction["client_name"] if interaction else None,
+            "level": flow.data["required"]}
 
 
 def _locked_page(flow):
@@ -186,7 +216,7 @@ def _finish(flow, outcome, kind):
     started = establish_login(user, amr, strength)
     if interaction is not None:
         attach_login(flow.iid, interaction, started)
-    return continue_to_rp(flow.iid, interaction)
+    return continue_to_rp(flow.iid, interaction, flow.data.get("next"))
 
 
 # -- step-up -------------------------------------------------------------------------
@@ -207,6 +237,8 @@ def step_up():
         return redirect(url_for("oauth.resume", iid=iid))
     required = interaction.get("required_level") or SUBSTANTIAL
     kinds = step_up_kinds(login.user_id, required)
+    if "passkey" in kinds:  # the account's passkey first: one touch
+        kinds = ["passkey"] + [k for k in kinds if k != "passkey"]
     if kinds and not request.args.get("cancel"):
         flow = begin_factor_flow(STEP_UP, kinds, user=login.user, iid=iid, required=required,
                                  proofs=[session_proof(login.amr, login.strength)])
@@ -221,18 +253,6 @@ def recently_verified():
     """Whether this session proved a factor within ``REAUTH_MAX_AGE`` seconds."""
     verified_at = session.get("verified_at", 0)
     return time.time() - verified_at <= current_app.config["REAUTH_MAX_AGE"]
-
-
-def _safe_next(url):
-    """Only a path on this site: no scheme, no host, and no control character,
-    space or backslash (browsers read a slash, then a tab or a backslash, as
-    the start of a host name)."""
-    if not url or not url.startswith("/") or len(url) > 512:
-        return None
-    if any(ord(ch) < 0x21 or ch in "\\\x7f" for ch in url):
-        return None
-    parts = urlsplit(url)
-    return url if not parts.scheme and not parts.netloc and url[1:2] != "/" else None
 
 
 def require_recent_auth(view):
@@ -258,5 +278,5 @@ def reauth():
     if not kinds:
         return redirect(url_for("authn.login"))
     flow = begin_factor_flow(REAUTH, kinds, user=login.user,
-                             next_url=_safe_next(request.args.get("next")))
+                             next_url=safe_next(request.args.get("next")))
     return redirect(url_for("factor.verify", fid=flow.id))

@@ -1,6 +1,7 @@
 """The login page and the current login session."""
 
 import time
+from urllib.parse import urlsplit
 
 from flask import (Blueprint, abort, current_app, g, redirect, render_template, request, session,
                    url_for)
@@ -30,8 +31,23 @@ def require_login():
     login page."""
     login = current_login()
     if login is None:
-        abort(redirect(url_for("authn.login")))
+        # After the login, back to the page that was asked for.
+        here = request.full_path if request.query_string else request.path
+        back = here if request.method == "GET" and here != "/" else None
+        abort(redirect(url_for("authn.login", next=back)))
     return login
+
+
+def safe_next(url):
+    """Only a path on this site: no scheme, no host, and no control character,
+    space or backslash (browsers read a slash, then a tab or a backslash, as
+    the start of a host name)."""
+    if not url or not url.startswith("/") or len(url) > 512:
+        return None
+    if any(ord(ch) < 0x21 or ch in "\\\x7f" for ch in url):
+        return None
+    parts = urlsplit(url)
+    return url if not parts.scheme and not parts.netloc and url[1:2] != "/" else None
 
 
 def log_out_current(reason):
@@ -91,6 +107,7 @@ class LoginForm(FlaskForm):
     password = PasswordField(_l("Password"), validators=[DataRequired(_l("Enter your password.")),
                                                        Length(max=1024)])
     interaction = HiddenField()
+    next = HiddenField()  # where the login was asked for (a path here), checked by safe_next
     submit = SubmitField(_l("Log in"))
 
 
@@ -104,8 +121,10 @@ def login():
         return render_template("interaction_expired.html"), 400
 
     form = LoginForm()
+    next_url = None if interaction else safe_next(request.values.get("next"))
     if request.method == "GET":
         form.interaction.data = iid
+        form.next.data = next_url
         hint = request.args.get("login_hint")  # after a password reset
         if interaction:
             hint = dict(interaction["params"]).get("login_hint", [hint])[0]
@@ -117,7 +136,8 @@ def login():
         if result.ok:
             from .factors import start_second_factor
 
-            second_step = start_second_factor(result.user, iid if interaction else None)
+            second_step = start_second_factor(result.user, iid if interaction else None,
+                                              next_url=next_url)
             if second_step is not None:
                 return second_step
             clear_login_failures(result.user.email, result.user)
@@ -125,7 +145,7 @@ def login():
             if interaction:
                 attach_login(iid, interaction, started)
                 return redirect(url_for("oauth.resume", iid=iid))
-            return redirect(url_for("dashboard.home"))
+            return redirect(next_url or url_for("dashboard.home"))
         error = "locked" if result.locked else "invalid"
         form.password.errors = [
             LOCKED if result.locked else _l("The e-mail address or password is not correct.")]
@@ -135,12 +155,14 @@ def login():
     from .methods.certificate import available
 
     return render_template("login.html", form=form, interaction=interaction, iid=iid,
-                           certificate_login=available(current_app)), status
+                           next_url=next_url, certificate_login=available(current_app)), status
 
 
-def continue_to_rp(iid, interaction):
-    """Back to the waiting RP, or to the dashboard when none waits (or its
-    request expired meanwhile)."""
+def continue_to_rp(iid, interaction, next_url=None):
+    """Back to the waiting RP; when none waits, to ``next_url`` (the page that
+    asked for the login) or the dashboard (also when the RP's request expired)."""
+    if interaction is None and next_url and not iid:
+        return redirect(next_url)
     if interaction is None:
         return redirect(url_for("dashboard.home", expired=1 if iid else None))
     return redirect(url_for("oauth.resume", iid=iid))

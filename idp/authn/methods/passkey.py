@@ -39,9 +39,9 @@ UNKNOWN = _l("This key is not registered with any account here.")
 
 class PasskeyForm(FlaskForm):
     # Filled by static/webauthn.js with the browser's PublicKeyCredential.toJSON().
-    credential = HiddenField(validators=[DataRequired(_l("Use your key first.")),
+    credential = HiddenField(validators=[DataRequired(_l("Use your passkey first.")),
                                          Length(max=MAX_CREDENTIAL_JSON)])
-    submit = SubmitField(_l("Use my key"))
+    submit = SubmitField(_l("Use my passkey"))
 
 
 class PasskeyEnrolForm(PasskeyForm):
