@@ -28,6 +28,7 @@ from idp.trust import cards, service
 from idp.trust.models import IdentityEvidence, IdKey
 from idp.authn.methods.certificate import NAME_MISMATCH
 from idp.authn.methods.certificate import PROBLEMS as CERTIFICATE_PROBLEMS
+from idp.trust.officer import for_officer
 from idp.trust.views import CARD_REFUSED
 from people import Person
 from pki import TestPKI
@@ -609,7 +610,9 @@ def test_unknown_people_are_not_found(desk):
 
 def test_no_key_for_the_tax_number_of_another_verified_account(desk, ana_verified, bor):
     response = issue_at_desk(desk, bor, given_name="Bor", family_name="Kralj")
-    assert response.status_code == 400 and says(response, service.TAKEN)
+    # in the officer's words: the officer is the branch the person would be sent to
+    assert response.status_code == 400 and says(response, for_officer(service.TAKEN))
+    assert for_officer(service.TAKEN) is not service.TAKEN
     assert db.session.execute(db.select(IdKey)).first() is None
 
 

@@ -11,6 +11,7 @@ from ..authn.sessions import LoginSession
 from ..authn.views import require_login
 from ..extensions import db
 from ..flows.forms import CsrfForm
+from ..trust.service import waiting_id_key
 
 bp = Blueprint("dashboard", __name__)
 
@@ -54,7 +55,9 @@ HISTORY_EVENTS = {
 def home():
     login = require_login()
     user = login.user
-    return render_template("home.html", login=login, user=user, methods=methods_of(user.id))
+    return render_template("home.html", login=login, user=user, methods=methods_of(user.id),
+                           id_key_until=waiting_id_key(user.id) if user.trust_level != "high"
+                           else None)
 
 
 @bp.get("/account/sessions")

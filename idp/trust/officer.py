@@ -16,7 +16,23 @@ from ..extensions import db
 from ..flows.forms import CsrfForm
 from .forms import BranchForm, FindPersonForm
 from .levels import RANK, SUBSTANTIAL
-from .service import TrustError, evidence_of, issue_id_key, officer_problem
+from .service import (NOT_HIGHER, OTHER_PERSON, TAKEN, TrustError, evidence_of, issue_id_key,
+                      officer_problem, waiting_id_key)
+
+# The service's refusals speak to the account's owner ("ask at a branch"); the
+# officer is the branch and reads what to do instead.
+OFFICER_WORDS = [
+    (TAKEN, _l("This person already has another account with a verified identity, and one "
+               "person may have only one. Do not issue a key for this account.")),
+    (NOT_HIGHER, _l("This account is at the high level already: it needs no ID key.")),
+    (OTHER_PERSON, _l("This account was verified for a different person. Check the document "
+                      "and the account again.")),
+]
+
+
+def for_officer(message):
+    """``message`` in the officer's words where the person's would mislead."""
+    return next((words for said, words in OFFICER_WORDS if said is message), message)
 
 bp = Blueprint("officer", __name__, url_prefix="/officer")
 SUB = re.compile(r"[0-9a-f-]{36}")
@@ -95,11 +111,12 @@ def person(sub):
         except TrustError as error:
             audit.record("officer_refused", user_id=person.id, actor=_actor(login),
                          ip=request.remote_addr, reason="evidence")
-            form.tax_number.errors = [error.message]
+            form.tax_number.errors = [for_officer(error.message)]
             status = 400
         else:
             response = make_response(render_template("officer_key.html", person=person,
-                                                     key=key))
+                                                     key=key,
+                                                     expires_at=waiting_id_key(person.id)))
             response.headers["Cache-Control"] = "no-store"
             return response
     elif request.method == "POST":

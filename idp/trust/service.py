@@ -238,6 +238,12 @@ def _live_keys(user_id):
     ).scalars().all()
 
 
+def waiting_id_key(user_id):
+    """When the account's unused ID key expires, or None: the officer tells the
+    person the date, and the dashboard reminds the person to enter it."""
+    return max((key.expires_at for key in _live_keys(user_id)), default=None)
+
+
 def redeem_id_key(user, typed, ip=None):
     """Raise ``user`` to high with a right ID key; TrustError otherwise. Wrong
     keys count: after ``ID_KEY_MAX_FAILURES`` the key is void."""
