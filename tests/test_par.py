@@ -75,12 +75,22 @@ def test_request_uri_of_another_client(client, flow, rp, make_client, ana_person
     assert "code" in reply
 
 
-@pytest.mark.parametrize("request_uri", [
-    "urn:ietf:params:oauth:request_uri:unknown", "https://rp.example/request.jwt", "",
-    PREFIX + "x" * 300])
+@pytest.mark.parametrize("request_uri", [PREFIX + "unknown", PREFIX, PREFIX + "x" * 300])
 def test_unknown_request_uri(client, rp, ana_person, request_uri):
     assert "invalid_request_uri" in error_page(
         authorize_with(client, rp.client_id, request_uri))
+
+
+def test_request_uri_of_an_unknown_client(client, flow, rp, ana_person):
+    request_uri = push(client, rp, flow(rp).params()).get_json()["request_uri"]
+    assert "invalid_request_uri" in error_page(authorize_with(client, "nobody", request_uri))
+
+
+def test_other_request_uris_are_not_supported(client, flow, rp, ana_person):
+    # A request object by reference (OIDC Core 6.2) is not a pushed request.
+    response = flow(rp).start(request_uri="https://rp.example/request.jwt")
+    reply, _ = flow(rp).follow_to_rp(response)
+    assert reply["error"] == "request_uri_not_supported"
 
 
 def test_front_channel_parameters_cannot_override_pushed_ones(client, flow, rp, make_client,

@@ -127,13 +127,14 @@ class PushedAuthorizationRequests:
                     "This client must push its authorization requests (RFC 9126).",
                     state=payload.state)
             return
+        if not request_uri.startswith(REQUEST_URI_PREFIX):
+            return  # a request object by reference: refused later (request_uri_not_supported)
         params = self._take(request_uri, client)
         request.payload = PushedPayload(params)
         request.pushed_params = params
 
     def _take(self, request_uri, client):
-        if (client is None or not isinstance(request_uri, str)
-                or not request_uri.startswith(REQUEST_URI_PREFIX) or len(request_uri) > 200):
+        if client is None or len(request_uri) > 200:
             raise InvalidRequestUriError()
         key = "par:" + digest(request_uri[len(REQUEST_URI_PREFIX):])
         data = get_json(store(), key)
