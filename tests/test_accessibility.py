@@ -368,3 +368,50 @@ def test_a_missing_label_is_found(chromium, site):
     check(page, "login without a label", "Log in")
     page.context.close()
     assert any("axe label" in p for p in check.problems), check.problems
+
+
+def test_passkey_offered_in_the_email_field(chromium, site):
+    """Chromium with a passkey (its virtual authenticator answers at once): the
+    login page asks for passkeys when it loads (conditional mediation) and the
+    person lands where the login was asked for, as with a password. Without a
+    passkey the page waits quietly; without the feature it asks nothing."""
+    idp = site["idp"]
+    page = new_page(chromium, "en")
+    add_virtual_authenticator(page)
+    page.goto(f"{idp}/login?lang=en")
+    page.fill("#email", "ana@example.si")
+    page.fill("#password", "Geslo-Test-1")
+    submit(page)
+    page.goto(idp + "/methods/add/passkey")
+    page.fill("#name", "Chromium")
+    submit(page)
+    page.wait_for_url(idp + "/methods")
+    page.goto(idp + "/")
+    page.locator("form[action='/logout'] button").click()
+    with page.expect_response("**/login/passkey/options") as options:
+        page.goto(idp + "/account/sessions")  # logged out: to the login page, then back
+    assert options.value.status == 200
+    page.wait_for_url(idp + "/account/sessions")
+    assert page.inner_text("h1") == "Active sessions"
+    page.context.close()
+
+    for lang in ("sl", "en"):
+        page = new_page(chromium, lang)
+        with page.expect_response("**/login/passkey/options"):
+            page.goto(f"{idp}/login?lang={lang}")
+        page.wait_for_timeout(300)
+        assert "/login" in page.url and page.locator(".error-summary").count() == 0
+        os.makedirs(SHOTS, exist_ok=True)
+        page.screenshot(path=os.path.join(SHOTS, f"issue13-passkey-autofill-login-{lang}.png"),
+                        full_page=True)
+        page.context.close()
+
+    page = new_page(chromium, "en")
+    page.add_init_script("delete PublicKeyCredential.isConditionalMediationAvailable")
+    asked = []
+    page.on("request", lambda request: asked.append(request.url))
+    page.goto(f"{idp}/login?lang=en")
+    page.wait_for_timeout(300)
+    assert not [url for url in asked if "/passkey/options" in url]
+    assert page.locator("#passkey-login").inner_text() == "Log in with a passkey"
+    page.context.close()
