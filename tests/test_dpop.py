@@ -242,3 +242,43 @@ def test_plain_bearer_tokens_still_work_without_dpop(client, flow, rp, ana):
     assert tokens["token_type"] == "Bearer"
     response = client.get("/userinfo", headers={"Authorization": f"Bearer {tokens['access_token']}"})
     assert response.status_code == 200
+
+
+def _pushed_code(client, flow, rp, headers=None, **extra):
+    f = flow(rp)
+    pushed = client.post("/par", data={**f.params(), **extra}, auth=(rp.client_id, rp.secret),
+                         headers=headers or {})
+    assert pushed.status_code == 201, pushed.get_json()
+    reply, _ = f.follow_to_rp(client.get("/authorize", query_string={
+        "client_id": rp.client_id, "request_uri": pushed.get_json()["request_uri"]}))
+    return f, reply["code"]
+
+
+def test_code_bound_to_the_key_of_a_proof_at_par(app, client, flow, rp, ana_person):
+    key = new_key()
+    proof = dpop_proof(key, "POST", ISSUER + "/par", nonce=_nonce(app))
+    f, code = _pushed_code(client, flow, rp, headers={"DPoP": proof})
+    data = {**code_request(f, code), "client_secret": rp.secret}
+    stranger = DPoPClient(client).post("/token", data=data)
+    assert stranger.status_code == 400 and stranger.get_json()["error"] == "invalid_grant"
+    f, code = _pushed_code(client, flow, rp, headers={"DPoP": dpop_proof(
+        key, "POST", ISSUER + "/par", nonce=_nonce(app))})
+    owner = DPoPClient(client, key).post("/token", data={**code_request(f, code),
+                                                         "client_secret": rp.secret})
+    assert owner.status_code == 200 and owner.get_json()["token_type"] == "DPoP"
+
+
+def test_code_bound_with_dpop_jkt_at_authorize(client, flow, rp, ana_person):
+    key = new_key()
+    f = flow(rp)
+    reply, _ = f.follow_to_rp(f.start(dpop_jkt=key.thumbprint()))
+    data = {**code_request(f, reply["code"]), "client_secret": rp.secret}
+    without = client.post("/token", data=data)
+    assert without.status_code == 400 and without.get_json()["error"] == "invalid_grant"
+
+
+def test_dpop_jkt_must_be_the_proofs_key_at_par(app, client, flow, rp):
+    proof = dpop_proof(new_key(), "POST", ISSUER + "/par", nonce=_nonce(app))
+    response = client.post("/par", data={**flow(rp).params(), "dpop_jkt": new_key().thumbprint()},
+                           auth=(rp.client_id, rp.secret), headers={"DPoP": proof})
+    assert response.status_code == 400 and response.get_json()["error"] == "invalid_dpop_proof"

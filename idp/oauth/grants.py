@@ -83,6 +83,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             "amr": login.amr,
             "fam": login.family,
             "resource": data.get("resource"),  # RFC 8707
+            "dpop_jkt": data.get("dpop_jkt"),  # RFC 9449 10: the code is bound to this key
         }
         # Claims asked for by name, within what the client may have and the
         # person consented to (the pipeline asked for consent to these scopes).
@@ -110,6 +111,9 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         if asked and authorized and asked != authorized:
             raise InvalidTargetError("The resource was not authorized.")
         self.request.resource = asked or authorized
+        bound = self.request.authorization_code.data.get("dpop_jkt")
+        if bound and bound != getattr(self.request, "dpop_jkt", None):
+            raise InvalidGrantError("The code is bound to another DPoP key.")
 
     def query_authorization_code(self, code, client):
         return consume_code(code, client)

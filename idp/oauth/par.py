@@ -25,6 +25,7 @@ from werkzeug.datastructures import MultiDict
 from ..extensions import store
 from ..store import get_json, pop_json, set_json
 from .client_auth import ALL_METHODS
+from .dpop import InvalidDPoPProofError, proof_header, verify_proof
 from .models import digest
 
 REQUEST_URI_PREFIX = "urn:ietf:params:oauth:request_uri:"
@@ -88,6 +89,7 @@ class PushedAuthorizationEndpoint(Endpoint):
         params = {k: form.getlist(k) for k in form
                   if k not in ("client_assertion", "client_assertion_type", "client_secret")}
         params["client_id"] = [client.client_id]
+        self._bind_code(request, params)
         # Validated as /authorize would (client, redirect URI, response type,
         # scope, PKCE, nonce); the person's part comes at /authorize.
         pushed = PushedRequest(params, current_app.config["ISSUER"] + "/authorize")
@@ -97,6 +99,17 @@ class PushedAuthorizationEndpoint(Endpoint):
             error.redirect_uri = None  # answered here, never by redirect
             raise
         return PushedAuthorizationRequest(request=request, client=client, params=params)
+
+    def _bind_code(self, request, params):
+        """RFC 9449 10: a DPoP proof (or ``dpop_jkt``) here binds the code to that key."""
+        proof = proof_header(request.headers)
+        if proof is None:
+            return
+        jkt = verify_proof(proof, "POST", request.uri,
+                           require_nonce=current_app.config["DPOP_REQUIRE_NONCE"])
+        if params.get("dpop_jkt", [jkt]) != [jkt]:
+            raise InvalidDPoPProofError(description="dpop_jkt is not the proof's key.")
+        params["dpop_jkt"] = [jkt]
 
     def create_response(self, validated):
         ttl = current_app.config["PAR_TTL"]
