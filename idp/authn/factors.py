@@ -21,6 +21,7 @@ from ..extensions import db
 from ..flows.common import flow_expired
 from ..flows.forms import CsrfForm
 from ..flows.state import begin_flow, end_flow, load_flow, save_flow
+from ..interactions import attach_login, load_interaction
 from ..trust.levels import RANK, SUBSTANTIAL
 from .methods import (METHODS, Proof, answer_field, combine, mark_used, second_factor_kinds,
                       session_proof, step_up_kinds)
@@ -66,8 +67,6 @@ def start_second_factor(user, iid, next_url=None):
 def login_alone(kind):
     """A login by one method that names the account itself: a discoverable
     passkey ("Prijava s ključem") or a certificate ("Prijava s potrdilom")."""
-    from ..oauth.authorize import load_interaction
-
     iid = request.args.get("interaction") or None
     if iid and load_interaction(iid) is None:
         return render_template("interaction_expired.html"), 400
@@ -82,8 +81,6 @@ def passkey_options():
     conditional mediation, static/passkey-autofill.js): the options with a
     fresh challenge, and where the browser's answer goes. The same flow as
     "Log in with a passkey", so it lands where that would."""
-    from ..oauth.authorize import load_interaction
-
     iid = request.form.get("interaction") or None
     if iid and load_interaction(iid) is None:
         return jsonify(error="interaction_expired"), 400
@@ -151,8 +148,6 @@ def _step_up_reason(flow):
     """Which service asks a step-up for which level, for the page to say."""
     if flow.data["purpose"] != STEP_UP:
         return None
-    from ..oauth.authorize import load_interaction
-
     interaction = load_interaction(flow.iid)
     return {"service": interaction["client_name"] if interaction else None,
             "level": flow.data["required"]}
@@ -203,8 +198,6 @@ def _finish(flow, outcome, kind):
     proofs = [Proof.from_dict(p) for p in flow.data["proofs"]] + [outcome.proof]
     amr, strength = combine(proofs)
     clear_login_failures(user.email, user)
-    from ..oauth.authorize import attach_login, load_interaction
-
     interaction = load_interaction(flow.iid)
     if purpose == STEP_UP:
         # Not a fresh login: prompt=login, max_age and id_token_hint still
@@ -225,8 +218,6 @@ def _finish(flow, outcome, kind):
 def step_up():
     """An RP asked for more than this login gives: prove a stronger factor in
     the same session, or (without one) add a passkey or give up."""
-    from ..oauth.authorize import load_interaction
-
     login = require_login()
     iid = request.args.get("interaction") or None
     interaction = load_interaction(iid)

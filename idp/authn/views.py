@@ -6,6 +6,7 @@ from urllib.parse import urlsplit
 from flask import (Blueprint, abort, current_app, g, redirect, render_template, request, session,
                    url_for)
 from ..i18n import lazy_gettext as _l
+from ..interactions import attach_login, load_interaction
 from flask_wtf import FlaskForm
 from wtforms import EmailField, HiddenField, PasswordField, SubmitField
 from wtforms.validators import DataRequired, Length
@@ -113,8 +114,6 @@ class LoginForm(FlaskForm):
 
 @bp.route("/login", methods=["GET", "POST"])
 def login():
-    from ..oauth.authorize import attach_login, load_interaction
-
     iid = request.values.get("interaction") or None
     interaction = load_interaction(iid)
     if iid and interaction is None:

@@ -21,6 +21,7 @@ from ..extensions import db
 from ..flows.common import flow_expired
 from ..flows.forms import CsrfForm
 from ..flows.state import begin_flow, end_flow, load_flow, save_flow
+from ..interactions import load_interaction
 from .forms import ConfirmForm, RenameForm
 
 bp = Blueprint("methods", __name__)
@@ -39,8 +40,6 @@ LAST_WAY = _l("This is your last way to log in, so it cannot be removed. Add a p
 
 @bp.route("/methods", methods=["GET", "POST"])
 def index():
-    from ..oauth.authorize import load_interaction
-
     login = require_login()
     iid = request.args.get("interaction") or None
     interaction = load_interaction(iid)

@@ -15,7 +15,7 @@ from ..accounts.models import User
 from ..accounts.service import AccountError, check_puk, reset_password_with_puk
 from ..delivery import DeliveryError, send_email
 from ..extensions import db
-from ..oauth.authorize import load_interaction
+from ..interactions import load_interaction
 from ..problems import validate_all
 from ..timeutil import utcnow
 from . import codes

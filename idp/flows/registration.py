@@ -18,7 +18,7 @@ from ..accounts.models import User
 from ..authn import PASSWORD_AMR, SMS_AMR
 from ..authn.views import continue_to_rp, current_login, establish_login
 from ..extensions import db
-from ..oauth.authorize import attach_login, deny_interaction, load_interaction
+from ..interactions import attach_login, deny_interaction, load_interaction
 from ..problems import validate_all
 from ..trust.levels import SUBSTANTIAL
 from ..web import issuer_url

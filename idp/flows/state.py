@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field
 from flask import current_app
 
 from ..extensions import store
-from ..oauth.authorize import browser_id
+from ..interactions import browser_id
 from ..store import get_json, set_json
 
 

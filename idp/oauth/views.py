@@ -12,6 +12,7 @@ from wtforms import SubmitField, ValidationError
 from .. import audit
 from ..authn.views import current_login
 from ..extensions import csrf
+from ..interactions import deny_interaction, give_up_interaction, load_interaction, save_interaction
 from ..trust.levels import ACR_VALUES_SUPPORTED
 from . import authorize as pipeline
 from . import client_auth, dpop
@@ -113,7 +114,7 @@ def authorize():
 
 @bp.get("/authorize/resume/<iid>")
 def resume(iid):
-    interaction = pipeline.load_interaction(iid)
+    interaction = load_interaction(iid)
     if interaction is None:
         return render_template("interaction_expired.html"), 400
     return pipeline.authorize(current_login(), iid=iid, interaction=interaction)
@@ -126,7 +127,7 @@ class DecisionForm(FlaskForm):
 
 @bp.route("/authorize/consent/<iid>", methods=["GET", "POST"])
 def consent(iid):
-    interaction = pipeline.load_interaction(iid)
+    interaction = load_interaction(iid)
     login = current_login()
     if interaction is None:
         return render_template("interaction_expired.html"), 400
@@ -149,7 +150,7 @@ def consent(iid):
             interaction["consent"] = "granted"
         else:
             interaction["consent"] = "denied"
-        pipeline.save_interaction(iid, interaction)
+        save_interaction(iid, interaction)
         return redirect(url_for("oauth.resume", iid=iid))
     return render_template("consent.html", form=form, client_name=interaction["client_name"],
                            scopes=[s for s in scopes if s != "openid"], user=login.user)
@@ -162,18 +163,18 @@ class CsrfOnlyForm(FlaskForm):
 @bp.post("/authorize/abort/<iid>")
 def abort(iid):
     """The person cancelled: the RP gets ``access_denied``."""
-    return _end_interaction_with(iid, pipeline.deny_interaction)
+    return _end_interaction_with(iid, deny_interaction)
 
 
 @bp.post("/authorize/give-up/<iid>")
 def give_up(iid):
     """The person cannot reach the level asked for now: the RP gets
     ``unmet_authentication_requirements``."""
-    return _end_interaction_with(iid, pipeline.give_up_interaction)
+    return _end_interaction_with(iid, give_up_interaction)
 
 
 def _end_interaction_with(iid, mark):
-    interaction = pipeline.load_interaction(iid)
+    interaction = load_interaction(iid)
     if interaction is None:
         return render_template("interaction_expired.html"), 400
     mark(iid, interaction)

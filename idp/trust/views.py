@@ -14,6 +14,7 @@ from ..i18n import lazy_gettext as _l
 from .. import audit
 from ..authn.views import continue_to_rp, renew_login, require_login
 from ..authn.methods.certificate import name_problem, presented
+from ..interactions import load_interaction
 from ..problems import validate_all
 from . import cards
 from .forms import CardForm, CertificateForm, IdKeyForm
@@ -34,8 +35,6 @@ GATEWAY_DOWN = _l("The card check is not available right now. Try again later.")
 
 def _pending():
     """The paused RP request this page works for, if any, and its id."""
-    from ..oauth.authorize import load_interaction
-
     iid = request.args.get("interaction") or None
     return iid, load_interaction(iid)
 

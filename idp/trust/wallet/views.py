@@ -19,7 +19,7 @@ from flask import Blueprint, abort, current_app, jsonify, render_template, reque
 
 from ...authn.views import require_login
 from ...extensions import csrf, store
-from ...oauth.authorize import browser_id, load_interaction
+from ...interactions import browser_id, load_interaction
 from ...store import get_json, set_json
 from ...web import issuer_url
 from ..levels import HIGH
