@@ -92,6 +92,8 @@ class FapiClient:
         URL to send the browser to."""
         response = requests.post(self.endpoint("pushed_authorization_request_endpoint"),
                                  data={**params, "client_id": self.client_id,
+                                       # RFC 9449 10: the code, too, only for our key
+                                       "dpop_jkt": self.dpop_key.thumbprint(),
                                        **self.client_assertion()},
                                  timeout=self.timeout, allow_redirects=False)
         data = _json(response)
