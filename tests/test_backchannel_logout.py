@@ -385,6 +385,43 @@ def test_a_token_that_cannot_be_signed_does_not_stop_the_logout(bcl_app, client,
                               "attempts": 0}
 
 
+def test_a_job_left_by_a_dead_worker_is_taken_up(bcl_app, backend, client, flow, make_client,
+                                                 rps, ana):
+    """With Redis the queue is the cluster's: what a process left behind (it
+    died after queuing, or during a try, and the lease ran out) is sent by the
+    workers that the next logout, anywhere, starts."""
+    if backend["BACKEND"] != "postgres":
+        pytest.skip("the shared queue needs Redis (the postgres run has it)")
+    from idp.oauth import backchannel
+
+    orphan_rp, other_rp = rps(), rps()
+    orphan, _ = make_client(name="Staro", backchannel_logout_uri=orphan_rp.url)
+    job = {"client_id": orphan.client_id, "uri": orphan_rp.url, "user_id": ana.id,
+           "token": backchannel.logout_token(orphan, ana.sub, "sid-of-the-dead"),
+           "sid": "sid-of-the-dead", "tries": 1, "attempts": 3, "timeout": 1, "delay": 0.05}
+    dispatcher = bcl_app.extensions["idp_backchannel"]
+    assert isinstance(dispatcher, backchannel.RedisDispatcher)
+    dispatcher._put("orphan", job, time.time() - 1)  # its lease is over
+    other, secret = make_client(name="Novo", backchannel_logout_uri=other_rp.url,
+                                redirect_uris=["https://novo.example/cb"])
+    tokens = sign_in(flow, other, secret, ana.email)
+    client.get("/logout", query_string={"id_token_hint": tokens["id_token"]})
+    deliveries(bcl_app)
+    [raw] = orphan_rp.logout_tokens()
+    check_logout_token(client, raw, orphan, ana, "sid-of-the-dead")
+    assert len(other_rp.logout_tokens()) == 1
+    attempts = {e.details["client_id"]: e.details["attempts"]
+                for e in audit_events("backchannel_logout_delivered")}
+    assert attempts == {orphan.client_id: 2, other.client_id: 1}
+
+
+def test_the_dispatcher_follows_the_store(app, backend):
+    from idp.oauth import backchannel
+
+    expected = {"sqlite": backchannel.LocalDispatcher, "postgres": backchannel.RedisDispatcher}
+    assert type(app.extensions["idp_backchannel"]) is expected[backend["BACKEND"]]
+
+
 def test_cli_registers_a_back_channel_logout_uri(runner):
     import json
 
