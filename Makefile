@@ -31,13 +31,15 @@ run: install
 	@echo "  E-banka:  http://localhost:5001"
 	@echo "  Demo login: $(DEMO_EMAIL) / $(DEMO_PASSWORD)"
 	@echo
-	@trap 'kill 0' INT TERM EXIT; \
+	@# Ctrl-C: each server gets one SIGTERM and is waited for (not `kill 0`, which
+	@# signals this shell too and re-runs the trap).
+	@trap 'trap - INT TERM EXIT; kill $$idp $$ebank 2>/dev/null; wait' INT TERM EXIT; \
 	IDP_PID_PROVIDERS_DIR=$(abspath instance/wallet/anchors) \
 	IDP_VERIFIER_CERT_FILE=$(abspath instance/wallet/verifier.pem) \
 	IDP_VERIFIER_KEY_FILE=$(abspath instance/wallet/verifier.key) \
 	IDP_RESOURCES='["http://localhost:5001/api"]' \
-	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/idp serve --port 5000 & \
-	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m clients.ebank --port 5001 & \
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/idp serve --port 5000 & idp=$$!; \
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m clients.ebank --port 5001 & ebank=$$!; \
 	wait
 
 ## test: the whole suite (SQLite + in-process, PostgreSQL + Redis, and the browser tests)

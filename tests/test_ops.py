@@ -30,6 +30,14 @@ def test_healthz_answers_without_cookies_or_checks(client):
     assert len(response.headers["X-Request-ID"]) == 32
 
 
+@pytest.mark.parametrize("path, status", [("/healthz", 200), ("/readyz", 200), ("/login", 400)])
+def test_probes_answer_whatever_host_they_name_the_node_by(client, path, status):
+    assert client.get(path, headers={"Host": "10.0.0.7:5000"}).status_code == status
+    # Without a trusted proxy X-Forwarded-Host is ignored everywhere.
+    assert client.get(path, headers={"Host": "localhost",
+                                     "X-Forwarded-Host": "evil.example"}).status_code == 200
+
+
 def test_readyz_names_the_dependencies_that_answer(app, client, backend):
     response = client.get("/readyz")
     assert response.status_code == 200

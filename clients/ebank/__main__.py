@@ -1,13 +1,17 @@
-"""``python -m clients.ebank [--port 5001]``: serve the demo e-bank with Granian."""
+"""``python -m clients.ebank [--port 5001]``: serve the demo e-bank with Granian,
+started and stopped the way ``idp serve`` does it (idp/ops/server.py)."""
 
 import argparse
-import os
+import sys
+
+from idp.ops import server
 
 parser = argparse.ArgumentParser(description="Demo e-bank relying party")
 parser.add_argument("--host", default="127.0.0.1")
-parser.add_argument("--port", default="5001")
+parser.add_argument("--port", default=5001, type=int)
 args = parser.parse_args()
-os.execvp("granian", ["granian", "--interface", "wsgi", "--host", args.host, "--port", args.port,
-                      # The payment pages call the e-bank's own API: two requests at once.
-                      "--blocking-threads", "4",
-                      "--no-ws", "--log-level", "warning", "clients.ebank.wsgi:app"])
+try:
+    # The payment pages call the e-bank's own API: two requests at once.
+    sys.exit(server.run("clients.ebank.wsgi:app", args.host, args.port, workers=1, threads=4))
+except server.PortTaken as exc:
+    sys.exit(f"Error: {exc}")

@@ -1,12 +1,14 @@
 """Operating the IdP: health and metrics endpoints, request ids and logs, the server."""
 
 import re
+from urllib.parse import urlsplit
 
 from flask import request
 
 from . import metrics
 from .logs import RequestMiddleware
 
+PROBE_PATHS = ("/healthz", "/readyz", "/metrics")
 # OAuth error codes are short lower-case words; anything else is not a label.
 OAUTH_ERROR = re.compile(r"[a-z_]{1,40}")
 
@@ -18,8 +20,10 @@ def init_app(app):
 
     app.register_blueprint(views.bp)
     csrf.exempt(views.bp)
-    app.wsgi_app = RequestMiddleware(app.wsgi_app, trust_proxy=int(app.config["TRUSTED_PROXIES"]) > 0,
-                                     observe=metrics.observe_request)
+    app.wsgi_app = RequestMiddleware(
+        app.wsgi_app, trust_proxy=int(app.config["TRUSTED_PROXIES"]) > 0,
+        observe=metrics.observe_request, probe_paths=PROBE_PATHS,
+        own_host=urlsplit(app.config["ISSUER"]).netloc)
 
     @app.before_request
     def name_endpoint():
