@@ -145,7 +145,11 @@ class FapiClient:
     def id_token_claims(self, id_token, nonce):
         """OIDC Core 3.1.3.7: signature (JWKS), iss, aud, exp, iat and nonce."""
         try:
-            token = jwt.decode(id_token, self._keyset(), algorithms=ID_TOKEN_ALGS)
+            try:
+                token = jwt.decode(id_token, self._keyset(), algorithms=ID_TOKEN_ALGS)
+            except JoseError:
+                self._jwks = None  # the IdP may have rotated its keys: read them again
+                token = jwt.decode(id_token, self._keyset(), algorithms=ID_TOKEN_ALGS)
             jwt.JWTClaimsRegistry(
                 leeway=LEEWAY, iss={"essential": True, "value": self.issuer},
                 aud={"essential": True, "value": self.client_id},
