@@ -102,6 +102,13 @@ def test_no_secret_and_no_rs256_assertions(client, flow, bank, make_client):
     assert response.status_code == 400 and response.get_json()["error"] == "invalid_client"
 
 
+@pytest.mark.parametrize("aud", [ISSUER + "/par", [ISSUER], [ISSUER, ISSUER + "/par"]])
+def test_assertion_audience_is_the_issuer_alone(client, flow, bank, key, aud):
+    response = client.post("/par", data={**flow(bank).params(),
+                                         **assertion_form(bank.client_id, key, aud=aud)})
+    assert response.status_code == 400 and response.get_json()["error"] == "invalid_client"
+
+
 def test_token_request_without_dpop_is_refused(client, flow, bank, key, ana_person):
     f = flow(bank)
     request_uri = push(client, bank, key, f).get_json()["request_uri"]
@@ -178,12 +185,13 @@ def test_independent_client_par_private_key_jwt_and_dpop(live_idp):
 
     session = OAuth2Session(client_id, client_key, scope="openid profile email",
                             redirect_uri=redirect_uri, token_endpoint_auth_method="private_key_jwt")
-    session.register_client_auth_method(PrivateKeyJWT(alg="ES256"))
+    # FAPI 2.0: the assertion's audience is the issuer (not the endpoint's URL).
+    session.register_client_auth_method(PrivateKeyJWT(issuer, alg="ES256"))
     nonces = []
     session.hooks["response"].append(
         lambda response, **_: nonces.append(response.headers.get("DPoP-Nonce")))
 
-    # PAR, authenticated by the session's own private_key_jwt (aud: the PAR endpoint).
+    # PAR, authenticated by the session's own private_key_jwt.
     verifier, nonce, state = generate_token(48), secrets.token_urlsafe(16), "st"
     pushed = session.post(meta["pushed_authorization_request_endpoint"], withhold_token=True,
                           auth=session.client_auth("private_key_jwt"), data={

@@ -172,6 +172,10 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
             except JoseError as exc2:
                 raise InvalidClientError(
                     description=exc2.description or "Bad assertion.") from None
+        if client.fapi2 and token.claims.get("aud") != current_app.config["ISSUER"]:
+            # FAPI 2.0 (and the OpenID Foundation's 2025 advice on audience
+            # injection): the issuer, as a string, is the only audience.
+            raise InvalidClientError(description="The assertion's aud must be the issuer.")
         self.verify_claims(token.claims)
         return token.claims
 
