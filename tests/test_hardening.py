@@ -1,7 +1,6 @@
 """Regression tests for problems found in review: each would have been a way in,
 a silently ignored requirement, or a 500."""
 
-import json
 
 import pytest
 
@@ -133,3 +132,15 @@ def test_logging_in_again_as_the_same_person_keeps_the_tokens(client, flow, rp, 
     record = client.post("/introspect", data={"token": tokens["refresh_token"]},
                          auth=(rp.client_id, rp.secret)).get_json()
     assert record["active"] is True
+
+
+def test_logging_out_after_logging_in_again_ends_the_earlier_tokens_too(client, flow, rp, ana):
+    f = flow(rp)
+    tokens = f.exchange(f.code("ana@example.si")["code"], secret=rp.secret).get_json()
+    f.follow_to_rp(f.login(f.start(prompt="login"), "ana@example.si"))
+    page = client.get("/").get_data(as_text=True)
+    client.post("/logout", data={"csrf_token": csrf_token(page)})
+    for kind in ("refresh_token", "access_token"):
+        record = client.post("/introspect", data={"token": tokens[kind]},
+                             auth=(rp.client_id, rp.secret)).get_json()
+        assert record == {"active": False}, kind

@@ -164,6 +164,21 @@ def revoke_session_tokens(sid):
     store().delete("sid:" + sid)
 
 
+def adopt_session_tokens(old_sid, new_sid):
+    """The same person logged in again on this browser: the tokens issued in
+    the old session now live and die with the new one, so that logging out
+    of it revokes them too."""
+    if not old_sid or old_sid == new_sid:
+        return
+    ttl = current_app.config["ACCESS_TOKEN_TTL"]
+    for family in store().smembers("sid:" + old_sid):
+        store().sadd("sid:" + new_sid, family, ttl)
+    store().delete("sid:" + old_sid)
+    db.session.execute(db.update(RefreshToken).where(RefreshToken.sid == old_sid)
+                       .values(sid=new_sid))
+    db.session.commit()
+
+
 def revoke_user_tokens(user_id, except_sid=None):
     """Revoke every refresh-token family of an account, and their access tokens
     (except those issued in the login session ``except_sid``)."""
