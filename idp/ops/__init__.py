@@ -4,6 +4,7 @@ import re
 from urllib.parse import urlsplit
 
 from flask import request
+from werkzeug.exceptions import HTTPException
 
 from . import metrics
 from .logs import RequestMiddleware
@@ -34,7 +35,11 @@ def init_app(app):
         # Here rather than in Authlib's hooks: a 503 from a database that is gone
         # never reaches those, and it is a grant that failed all the same.
         if request.endpoint == "oauth.token":
-            metrics.token_grant(request.form.get("grant_type"), _grant_outcome(response))
+            try:
+                grant_type = request.form.get("grant_type")
+            except HTTPException:  # a body too large (413) or unreadable: no grant type
+                grant_type = None
+            metrics.token_grant(grant_type, _grant_outcome(response))
         return response
 
 
