@@ -36,6 +36,7 @@ def compile_catalogue(po, mo):
     try:
         with os.fdopen(fd, "wb") as fh:
             write_mo(fh, catalogue, use_fuzzy=False)
+        os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide it from a service user
         os.replace(tmp, mo)
     except BaseException:
         os.unlink(tmp)

@@ -85,7 +85,8 @@ def configure_logging(level, log_format):
         return  # configured by someone else (a test runner): as logging.basicConfig did
     root.setLevel(level)
     handler = mine[0] if mine else _StderrHandler()
-    handler.setFormatter(JsonFormatter() if log_format == "json" else logging.Formatter(TEXT_FORMAT))
+    handler.setFormatter(JsonFormatter() if log_format == "json"
+                         else logging.Formatter(TEXT_FORMAT))
     if not mine:
         root.addHandler(handler)
 

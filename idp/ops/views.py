@@ -75,7 +75,8 @@ def prometheus_metrics():
     scheme, _, offered = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not hmac.compare_digest(
             offered.strip().encode(), str(token).encode()):
-        response = jsonify(error="invalid_token", error_description="A valid metrics token is needed.")
+        response = jsonify(error="invalid_token",
+                           error_description="A valid metrics token is needed.")
         response.status_code = 401
         response.headers["WWW-Authenticate"] = 'Bearer realm="metrics"'
         return response
