@@ -74,6 +74,9 @@ def test_three_mistakes_on_the_details_page_are_reported_at_once(client, smtp_si
     links = summary_links(html)
     assert [href for href, _ in links] == ["#password"] * 4 + ["#phone", "#terms"]
     assert words["title"] in html
+    error = "Error:" if lang == "en" else "Napaka:"
+    assert f"<title>{error} {'Registration' if lang == 'en' else 'Registracija'} · Rekono</title>" \
+        in html
     assert re.search(r'<div class="error-summary" role="alert" tabindex="-1" autofocus', html)
     assert links[-1][1] == words["terms"]
     if lang == "en":
@@ -132,6 +135,8 @@ def test_login_names_both_empty_fields(client):
     assert response.status_code == 400
     assert summary_links(html) == [("#email", "Enter your e-mail address."),
                                    ("#password", "Enter your password.")]
+    assert "<title>Error: Log in · Rekono</title>" in html
+    assert "<title>Log in · Rekono</title>" in client.get("/login").get_data(as_text=True)
     assert_marked(html, "email")
     assert_marked(html, "password")
 
