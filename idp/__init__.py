@@ -93,6 +93,7 @@ def _init_blueprints(app):
     from .dashboard import account, methods
     from .dashboard import views as dashboard_views
     from .flows import recovery, registration
+    from .oauth import documents as oauth_documents
     from .oauth import server as oauth_server
     from .oauth import views as oauth_views
     from .trust import officer
@@ -100,6 +101,7 @@ def _init_blueprints(app):
     from .trust.wallet import views as wallet_views
 
     oauth_server.init_app(app)
+    oauth_documents.init_app(app)  # discovery and JWKS ahead of Flask's machinery
     app.register_blueprint(authn_views.bp)
     app.register_blueprint(factors.bp)
     app.register_blueprint(dashboard_views.bp)
@@ -139,7 +141,7 @@ def _account_key():
     from flask import request
 
     from . import ratelimits
-    from .authn.views import current_login
+    from .authn.current import current_login
 
     login = current_login()
     return ratelimits.account_key(login.user_id) if login else ratelimits.ip_key(

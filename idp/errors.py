@@ -12,6 +12,7 @@ from sqlalchemy.exc import (DBAPIError, InterfaceError, OperationalError, Pendin
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException, SecurityError
 
+from .extensions import db
 from .web import STATELESS_PATHS
 
 log = logging.getLogger("idp.errors")
@@ -91,8 +92,6 @@ def init_app(app):
         # view's answer stands (its work was committed or is lost either way),
         # so the connection is dropped instead of the error reaching the server
         # as a 500.
-        from .extensions import db
-
         try:
             db.session.remove()
         except SQLAlchemyError as error:
@@ -102,8 +101,6 @@ def init_app(app):
 
 
 def _rollback():
-    from .extensions import db
-
     try:
         db.session.rollback()
     except Exception:  # the database may be the thing that is gone

@@ -5,7 +5,6 @@ or weakens access. The views check recent authentication before calling."""
 
 import logging
 
-from flask import current_app
 from ..i18n import lazy_gettext as _l
 from sqlalchemy.exc import IntegrityError
 
@@ -14,26 +13,16 @@ from ..authn.methods.models import LoginMethod
 from ..authn.sessions import LoginSession, end_session, end_user_sessions
 from ..delivery import DeliveryError, send_email
 from ..extensions import db
-from ..oauth.models import Consent, RefreshToken
+from ..oauth.models import Consent, OAuthClient, RefreshToken
 from ..oauth.tokens import revoke_family, revoke_user_tokens
 from ..timeutil import utcnow
 from ..trust.levels import RANK, SUBSTANTIAL
 from . import passwords
+from .notices import notify_owner
 from .puk import issue_puk
 from .service import AccountError, normalise_email
 
 log = logging.getLogger(__name__)
-
-
-def notify_owner(user, what, address=None):
-    """E-mail the owner that ``what`` happened (a lazy string, rendered in their
-    language). A failed notice is logged, not fatal: the change is made."""
-    try:
-        send_email(address or user.email, "account_changed", lang=user.locale,
-                   what=what, when=utcnow().strftime("%Y-%m-%d %H:%M UTC"),
-                   dashboard_url=current_app.config["ISSUER"] + "/")
-    except DeliveryError:
-        log.warning("could not notify user %s of a change", user.id)
 
 
 # -- login methods ------------------------------------------------------------------
@@ -182,8 +171,6 @@ def end_other_sessions(user, current, ip=None):
 def connected_services(user_id):
     """``{client_id: client}`` of the services holding a consent or a live
     refresh token of this account."""
-    from ..oauth.models import OAuthClient
-
     ids = set(db.session.execute(
         db.select(Consent.client_id).where(Consent.user_id == user_id)).scalars())
     ids |= set(db.session.execute(

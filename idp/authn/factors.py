@@ -27,7 +27,7 @@ from .methods import (METHODS, Proof, answer_field, combine, mark_used, second_f
                       session_proof, step_up_kinds)
 from .methods.password import LOCKED, PasswordMethod
 from .sessions import step_up_session
-from .views import (continue_to_rp, current_login, establish_login, renew_login, require_login,
+from .current import (continue_to_rp, current_login, establish_login, renew_login, require_login,
                     safe_next)
 
 bp = Blueprint("factor", __name__)

@@ -13,6 +13,8 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from .. import audit
 from ..accounts.models import User
 from ..extensions import db
+from ..oauth.backchannel import session_ended
+from ..oauth.tokens import revoke_session_tokens, revoke_user_tokens
 from ..ops import metrics
 from ..timeutil import utcnow
 
@@ -91,8 +93,6 @@ def load_session(session_id):
 
 def end_session(login, reason, ip=None, revoke_tokens=True):
     """End a session and (unless told otherwise) revoke the tokens issued in it."""
-    from ..oauth.tokens import revoke_session_tokens
-
     if login.ended_at is None:
         login.ended_at = utcnow()
         if revoke_tokens:
@@ -100,16 +100,12 @@ def end_session(login, reason, ip=None, revoke_tokens=True):
         audit.record("logout", user_id=login.user_id, ip=ip, commit=False, reason=reason)
         db.session.commit()
         if revoke_tokens:  # the person is logged out: tell the clients of the session
-            from ..oauth.backchannel import session_ended
-
             session_ended(login.public_id, login.user_id, login.user.sub)
 
 
 def end_user_sessions(user_id, reason, ip=None):
     """End every live session of an account and revoke all its tokens (password
     reset, account changes): nothing issued before survives."""
-    from ..oauth.tokens import revoke_user_tokens
-
     live = db.session.execute(
         db.select(LoginSession).where(LoginSession.user_id == user_id,
                                       LoginSession.ended_at.is_(None))

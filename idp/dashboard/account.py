@@ -11,7 +11,7 @@ from ..i18n import lazy_gettext as _l
 from ..accounts import changes
 from ..accounts.service import AccountError, find_by_email, normalise_email, normalise_phone
 from ..authn.factors import require_recent_auth
-from ..authn.views import current_login, log_out_current
+from ..authn.current import current_login, log_out_current
 from ..flows import codes
 from ..flows.common import (CODE_MESSAGES, PASSWORD_CHECK, PASSWORD_RULE, flow_expired,
                             mask_email, mask_phone, resend_refusal, send_code, send_code_limited,

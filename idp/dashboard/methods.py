@@ -16,7 +16,7 @@ from ..accounts.service import AccountError, record_login_failure
 from ..authn.factors import require_recent_auth
 from ..authn.methods import METHODS, answer_field, certificate, methods_of
 from ..authn.methods.models import LoginMethod
-from ..authn.views import continue_to_rp, current_login, log_out_current, require_login
+from ..authn.current import continue_to_rp, current_login, log_out_current, require_login
 from ..extensions import db
 from ..flows.common import flow_expired
 from ..flows.forms import CsrfForm

@@ -8,7 +8,8 @@ from ..accounts import changes
 from ..audit import AuditEvent
 from ..authn.methods import methods_of
 from ..authn.sessions import LoginSession
-from ..authn.views import require_login
+from ..authn.sessions import end_session as end_login_session
+from ..authn.current import require_login
 from ..extensions import db
 from ..flows.forms import CsrfForm
 from ..trust.service import waiting_id_key
@@ -78,9 +79,7 @@ def end_session(public_id):
             ).scalar_one_or_none()
         if target is None or target.ended_at is not None:
             abort(404)
-        from ..authn.sessions import end_session as end
-
-        end(target, "ended_by_owner", ip=request.remote_addr)
+        end_login_session(target, "ended_by_owner", ip=request.remote_addr)
         if target.id == login.id:
             return redirect(url_for("authn.login"))
         flash(_l("The session was ended and its tokens revoked."), "success")

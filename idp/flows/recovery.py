@@ -10,7 +10,7 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from flask_babel import format_datetime
 from ..i18n import lazy_gettext as _l
 
-from ..accounts.changes import notify_owner
+from ..accounts.notices import notify_owner
 from ..accounts.models import User
 from ..accounts.service import AccountError, check_puk, reset_password_with_puk
 from ..delivery import DeliveryError, send_email

@@ -16,7 +16,7 @@ from ..accounts.service import (AccountError, discard_new_account, find_by_email
                                 normalise_email, normalise_phone, register_account)
 from ..accounts.models import User
 from ..authn import PASSWORD_AMR, SMS_AMR
-from ..authn.views import continue_to_rp, current_login, establish_login
+from ..authn.current import continue_to_rp, current_login, establish_login
 from ..extensions import db
 from ..interactions import attach_login, deny_interaction, load_interaction
 from ..problems import validate_all

@@ -21,6 +21,7 @@ from flask import current_app
 from flask import request as flask_request
 from werkzeug.datastructures import CombinedMultiDict, MultiDict
 
+from ..authn.current import log_out_current
 from ..timeutil import epoch
 from . import backchannel, grants, lookups, registration
 from . import client_auth, dpop, par, resources
@@ -222,8 +223,6 @@ class EndSessionEndpoint(BaseEndSessionEndpoint):
         return True
 
     def end_session(self, end_session_request):
-        from ..authn.views import log_out_current
-
         log_out_current(reason="rp_initiated")
 
 

@@ -10,7 +10,7 @@ from flask_wtf.csrf import validate_csrf
 from wtforms import SubmitField, ValidationError
 
 from .. import audit
-from ..authn.views import current_login
+from ..authn.current import current_login
 from ..extensions import csrf
 from ..interactions import deny_interaction, give_up_interaction, load_interaction, save_interaction
 from ..trust.levels import ACR_VALUES_SUPPORTED

@@ -13,8 +13,11 @@ import secrets
 import unicodedata
 from dataclasses import dataclass
 from datetime import date
+from urllib.parse import urlsplit
 
 import requests
+
+from ..config import is_loopback
 
 log = logging.getLogger(__name__)
 
@@ -258,10 +261,6 @@ def card_gateway(app):
 
 
 def sandbox_allowed(config):
-    from urllib.parse import urlsplit
-
-    from ..config import is_loopback
-
     allowed = config.get("CARD_GATEWAY_SANDBOX")
     if allowed is None:
         return is_loopback(urlsplit(config["ISSUER"]).hostname)

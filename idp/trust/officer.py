@@ -11,7 +11,7 @@ from ..i18n import lazy_gettext as _l
 from .. import audit
 from ..accounts.models import User
 from ..accounts.service import AccountError, normalise_email, normalise_phone
-from ..authn.views import require_login
+from ..authn.current import require_login
 from ..extensions import db
 from ..flows.forms import CsrfForm
 from .forms import BranchForm, FindPersonForm

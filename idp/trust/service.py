@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from stdnum.si import ddv
 
 from .. import audit
+from ..accounts.notices import notify_owner
 from ..accounts.models import User
 from ..extensions import db
 from ..ops import metrics
@@ -139,8 +140,6 @@ def raise_trust_level(user, level, person, method, details, officer=None, ip=Non
 
 def announce(user, level):
     """E-mail the owner: a raised level is a change they must know of."""
-    from ..accounts.changes import notify_owner
-
     notify_owner(user, _l("The trust level of your account was raised to %(level)s.",
                           level=LEVEL_NAMES[level]))
 

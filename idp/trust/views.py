@@ -12,7 +12,7 @@ from flask import (Blueprint, abort, current_app, flash, redirect, render_templa
 from ..i18n import lazy_gettext as _l
 
 from .. import audit
-from ..authn.views import continue_to_rp, renew_login, require_login
+from ..authn.current import continue_to_rp, renew_login, require_login
 from ..authn.methods.certificate import name_problem, presented
 from ..interactions import load_interaction
 from ..problems import validate_all

@@ -17,7 +17,7 @@ import time
 import segno
 from flask import Blueprint, abort, current_app, jsonify, render_template, request, session
 
-from ...authn.views import require_login
+from ...authn.current import require_login
 from ...extensions import csrf, store
 from ...interactions import browser_id, load_interaction
 from ...store import get_json, set_json
