@@ -50,9 +50,12 @@ test: install
 test-fast: install
 	$(BIN)/python -m pytest -m "not browser" $(PYTEST_ARGS)
 
-## bench: throughput of the hot endpoints against a bare Flask baseline (needs wrk)
+## bench: throughput of the hot endpoints against a bare Flask baseline, then side by
+## side with node-oidc-provider on the embedded defaults and on PostgreSQL + Redis
+## (needs wrk, node and npm)
 bench: install
 	$(BIN)/python tests/bench/run.py
+	$(BIN)/python tests/bench/sidebyside.py
 
 lint: install
 	$(BIN)/python -m pyflakes idp clients tests

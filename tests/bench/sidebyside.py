@@ -249,12 +249,17 @@ def run_endpoint(name, target, round_no, work):
     raise ValueError(name)
 
 
+def prepare(target):
+    """Discovery, a login, and an access token for userinfo and introspection."""
+    target.meta = requests.get(target.base + "/.well-known/openid-configuration").json()
+    target.browser, code = login(target)
+    target.access_token = exchange(target, code)["access_token"]
+
+
 def side_by_side(idp, peer, work):
     """Every endpoint, rounds of IdP then peer; returns rows per endpoint."""
     for target in (idp, peer):
-        target.meta = requests.get(target.base + "/.well-known/openid-configuration").json()
-        target.browser, code = login(target)
-        target.access_token = exchange(target, code)["access_token"]
+        prepare(target)
     rows = {}
     for name in ENDPOINTS:
         if ONLY and name not in ONLY:
