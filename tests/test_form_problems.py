@@ -8,8 +8,13 @@ from datetime import date
 
 import pytest
 
+import test_trust
 from conftest import csrf_token
 from idp.trust import cards
+from test_trust import english
+
+# The officer's browser of the trust tests (logged in with an authenticator app).
+clock, officer, desk = test_trust.clock, test_trust.officer, test_trust.desk
 
 WEAK = "modra"
 
@@ -150,6 +155,24 @@ def test_password_change_reports_the_rule_and_the_missing_repeat(client, ana_per
     assert message_beside(html, "password_repeat") == "Error: Enter the password again."
     assert_marked(html, "password")
     assert_marked(html, "password_repeat")
+
+
+def test_the_officers_form_lists_problems_in_the_pages_order(desk, ana):
+    english(desk)
+    page = desk.get(f"/officer/people/{ana.sub}")
+    response = desk.post(f"/officer/people/{ana.sub}", data={
+        "csrf_token": csrf_token(page.get_data(as_text=True)), "document_type": "id_card",
+        "document_number": "", "document_expiry": "2001-01-01", "given_name": "",
+        "family_name": "Novak", "birthdate": "1990-05-17", "tax_number": "123"})
+    html = response.get_data(as_text=True)
+    assert response.status_code == 400
+    assert summary_links(html) == [
+        ("#document_number", "Enter the document number."),
+        ("#document_expiry", "This document has expired: it cannot prove the identity."),
+        ("#given_name", "Enter the name."),
+        ("#tax_number", "This is not a valid tax number (8 digits).")]
+    for field_id in ("document_number", "document_expiry", "given_name", "tax_number"):
+        assert_marked(html, field_id)
 
 
 def test_card_form_reports_the_name_and_the_card_together(app, client, ana_person):
