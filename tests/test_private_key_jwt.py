@@ -193,6 +193,13 @@ def test_unusable_jwks_uri_is_invalid_client(client, remote, key, jwks_host, sta
     refused(token(client, assertion_form(remote.client_id, key)))
 
 
+def test_jwks_uri_on_a_private_address_is_not_fetched(app, client, remote, key, jwks_host):
+    # Outside development (a loopback issuer) keys are only read from public addresses.
+    app.config["ISSUER"] = "https://idp.example"
+    refused(token(client, assertion_form(remote.client_id, key, aud="https://idp.example")))
+    assert jwks_host.fetches == 0
+
+
 def test_cli_registers_private_key_jwt_clients(runner, tmp_path, key):
     path = tmp_path / "jwks.json"
     path.write_text(json.dumps(public_jwks(key)))

@@ -9,9 +9,12 @@ algorithms only, a bounded lifetime, and ``jti`` replay refused in the shared
 store (so it holds across machines)."""
 
 import hashlib
+import ipaddress
 import json
+import socket
 import threading
 import time
+from urllib.parse import urlsplit
 
 import requests
 from authlib.oauth2.rfc6749.errors import InvalidClientError
@@ -23,6 +26,7 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
+from ..config import is_loopback
 from ..extensions import store
 
 SECRET_METHODS = ["client_secret_basic", "client_secret_post"]
@@ -68,7 +72,26 @@ class JwksCache:
             self._sets.clear()
 
 
+def _check_destination(uri):
+    """No fetching from our own network (SSRF): the host must resolve to public
+    addresses only, unless the IdP itself runs on loopback (development). The
+    connection resolves the name again, so a rebinding DNS server could still
+    switch addresses in between: a proxy that enforces this is the full answer."""
+    if is_loopback(urlsplit(current_app.config["ISSUER"]).hostname):
+        return
+    host = urlsplit(uri).hostname
+    try:
+        infos = socket.getaddrinfo(host, None)
+    except (socket.gaierror, UnicodeError, ValueError):
+        raise ClientKeysUnavailable(f"{uri}: the host does not resolve") from None
+    for info in infos:
+        address = ipaddress.ip_address(info[4][0].split("%")[0])
+        if not address.is_global:
+            raise ClientKeysUnavailable(f"{uri}: {address} is not a public address")
+
+
 def _fetch_jwks(uri):
+    _check_destination(uri)
     try:
         with requests.get(uri, timeout=JWKS_TIMEOUT, allow_redirects=False, stream=True,
                           headers={"Accept": "application/json"}) as response:
