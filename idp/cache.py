@@ -6,9 +6,10 @@ an account; reading them from the database every time costs more than the rest
 of the request. A process keeps a read-only snapshot for a few seconds
 (``IDP_CACHE_SECONDS``), stamped with the row's *version token* from the shared
 store (Redis when set). Every committed change of a watched row, in any
-process or on any machine (the ``idp`` command too), replaces that token; each
-use of a snapshot first reads the token (one ``MGET`` with the cache-wide one)
-and reads the row again when it moved. So no two workers ever answer from
+process or on any machine (the ``idp`` command too), replaces that token; a
+request's first use of a snapshot reads the token (one ``MGET`` with the
+cache-wide one) and reads the row again when it moved; later uses in the same
+request get that answer. So no two workers ever answer from
 different states of an account or a client. Nothing here is state: every entry
 can be read again from the database."""
 
@@ -16,7 +17,7 @@ import logging
 import secrets
 import time
 
-from flask import current_app
+from flask import current_app, has_request_context, request
 from redis.exceptions import RedisError
 from sqlalchemy import event
 from sqlalchemy.orm import Session, object_session
@@ -54,6 +55,18 @@ class RowCache:
         self._items = {}
 
     def get(self, key):
+        # One request asks for its client or account several times (client
+        # authentication, the token's owner, the permission check): the first
+        # answer serves the rest of the request, so the store is asked once.
+        memo = _request_memo()
+        if memo is not None and (self, key) in memo:
+            return memo[self, key]
+        row = self._get(key)
+        if memo is not None:
+            memo[self, key] = row
+        return row
+
+    def _get(self, key):
         now = time.monotonic()
         # Read before the row: a change committed after this read moves the token again.
         try:
@@ -76,6 +89,7 @@ class RowCache:
 
     def drop_local(self, key):
         self._items.pop(key, None)
+        _forget_in_request(self, key)
 
     def forget(self, key=None):
         """Drop the snapshot here and, through the shared token, in every process."""
@@ -83,6 +97,7 @@ class RowCache:
             self._items = {}
         else:
             self._items.pop(key, None)
+        _forget_in_request(self, key)
         if self._versions:
             try:
                 self._versions.bump(ALL if key is None else key)
@@ -92,6 +107,19 @@ class RowCache:
                 # all); one that made no request meanwhile keeps its own for at most
                 # IDP_CACHE_SECONDS.
                 log.warning("cache: the shared version of %s was not moved", key)
+
+
+def _request_memo():
+    """This request's answers (None outside a request: a CLI command or a test's
+    long app context must not keep them)."""
+    return request.environ.setdefault("idp.rows", {}) if has_request_context() else None
+
+
+def _forget_in_request(cache, key):
+    memo = _request_memo()
+    if memo:
+        for entry in [e for e in memo if e[0] is cache and (key is None or e[1] == key)]:
+            del memo[entry]
 
 
 def watch(model, extension, key_attr):

@@ -19,7 +19,7 @@ from authlib.oidc.core import UserInfoEndpoint as BaseUserInfoEndpoint
 from authlib.oidc.rpinitiated import EndSessionEndpoint as BaseEndSessionEndpoint
 from flask import current_app
 from flask import request as flask_request
-from werkzeug.datastructures import CombinedMultiDict, MultiDict
+from werkzeug.datastructures import CombinedMultiDict, ImmutableMultiDict, MultiDict
 
 from ..authn.current import log_out_current
 from ..timeutil import epoch
@@ -105,7 +105,11 @@ def _parse_form(request):
     if request.mimetype != "application/x-www-form-urlencoded" or "form" in request.__dict__:
         return request.form  # other types, or a body Werkzeug has already parsed
     body = request.get_data(cache=True).decode("utf-8", "replace")
-    return MultiDict(parse_qsl(body, keep_blank_values=True))
+    form = MultiDict(parse_qsl(body, keep_blank_values=True))
+    # Later readers of request.form (the token metrics) get this one rather than
+    # Werkzeug parsing the body again; such a body carries no files.
+    request.__dict__.update(form=form, files=ImmutableMultiDict())
+    return form
 
 
 class IssuerParameter(BaseIssuerParameter):
