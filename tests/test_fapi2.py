@@ -73,6 +73,13 @@ def test_whole_flow_on_the_profile(client, flow, bank, key, ana):
     as_bearer = client.get("/userinfo",
                            headers={"Authorization": f"Bearer {body['access_token']}"})
     assert as_bearer.status_code == 401
+    # FAPI 2.0: the refresh token is not rotated; it keeps working, with a proof.
+    refresh = {"grant_type": "refresh_token", "refresh_token": body["refresh_token"]}
+    for _ in range(2):
+        renewed = dpop.post("/token", data={**refresh, **assertion_form(bank.client_id, key)})
+        assert renewed.status_code == 200, renewed.get_json()
+        assert "refresh_token" not in renewed.get_json()
+        assert renewed.get_json()["token_type"] == "DPoP"
 
 
 def test_plain_authorization_request_is_refused(client, flow, bank, ana_person):

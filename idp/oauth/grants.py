@@ -185,7 +185,16 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
     def authenticate_user(self, refresh_token):
         return query_user(refresh_token.user_id)
 
+    def issue_token(self, user, refresh_token):
+        # FAPI 2.0 5.3.2.1: no rotation for the profile's clients (their refresh
+        # tokens only work with their private_key_jwt authentication anyway).
+        scope = self.request.payload.scope or refresh_token.get_scope()
+        return self.generate_token(user=user, scope=scope,
+                                   include_refresh_token=not self.request.client.fapi2)
+
     def revoke_old_credential(self, refresh_token):
+        if self.request.client.fapi2:
+            return  # not rotated: it stays valid until it expires or is revoked
         # Conditional update: of two concurrent refreshes only one may win.
         done = db.session.execute(
             db.update(RefreshToken)
