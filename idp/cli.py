@@ -61,6 +61,7 @@ def serve_command(host, port, workers, threads):
     every process; a port already in use is refused."""
     from flask_migrate import upgrade
 
+    from .extensions import db
     from .ops import server
 
     if workers is None:
@@ -72,6 +73,7 @@ def serve_command(host, port, workers, threads):
     except server.PortTaken as exc:
         _fail(f"{exc}: is another server running? Stop it or choose --port.")
     upgrade(directory=current_app.extensions["migrate"].directory)
+    db.engine.dispose()  # this process only supervises: no connection kept open
     click.echo(f"Serving {current_app.config['ISSUER']} on {host}:{port} "
                f"with {workers} worker(s)")
     try:
