@@ -38,6 +38,15 @@ def test_probes_answer_whatever_host_they_name_the_node_by(client, path, status)
                                      "X-Forwarded-Host": "evil.example"}).status_code == 200
 
 
+def test_healthz_needs_neither_database_nor_redis(backend):
+    dead_db = f"postgresql://postgres@127.0.0.1:{free_port()}/nowhere"
+    dead_redis = f"redis://127.0.0.1:{free_port()}/0"
+    broken = create_app({**backend, "DATABASE_URL": dead_db, "REDIS_URL": dead_redis,
+                         "RATELIMIT_STORAGE_URI": dead_redis})
+    response = broken.test_client().get("/healthz")
+    assert (response.status_code, response.get_json()) == (200, {"status": "ok"})
+
+
 def test_readyz_names_the_dependencies_that_answer(app, client, backend):
     response = client.get("/readyz")
     assert response.status_code == 200
