@@ -884,3 +884,18 @@ def test_a_replayed_proof_is_refused(bank, fake_idp):
     again = pay(bank, token, proof=proof)
     assert again.status_code == 401
     assert again.json()["error_description"] == "The DPoP proof was already used"
+
+def test_every_problem_of_an_order_at_once_before_any_step_up(browser, fake_idp):
+    log_in(browser, fake_idp.issue(acr=LOW), acr=LOW)
+    response = submit(browser, amount="-1", to=" ")
+    html = response.get_data(as_text=True).replace("\n", " ")
+    # Not sent to a login at high for an order that cannot go through.
+    assert response.status_code == 400 and 'data-problem="invalid"' in html
+    assert re.findall(r'<li><a href="#(\w+)">', html) == ["amount", "to"]
+    for field in ("amount", "to"):
+        assert re.search(rf'name="{field}"[^>]*aria-invalid="true" '
+                         rf'aria-describedby="{field}-error"', html)
+        assert f'id="{field}-error"' in html
+    assert 'value="-1"' in html
+    with browser.session_transaction() as session:
+        assert "pending_payment" not in session

@@ -15,6 +15,7 @@ from flask import (Blueprint, current_app, redirect, render_template, request, s
                    url_for)
 
 from .challenge import step_up_request
+from .ledger import PaymentError, parse_amount, parse_recipient
 
 bp = Blueprint("payment", __name__)
 
@@ -142,7 +143,22 @@ def submit():
     order = _order_from(request.form)
     if not _csrf_ok(request.form.get("csrf_token", "")):
         return _page(400, problem="csrf", order=order)
+    wrong = order_problems(order)
+    if wrong:  # every problem at once, and no login at high for an order that cannot go
+        return _page(400, problem="invalid", fields=wrong, order=order)
     return _settle(_send(order), order)
+
+
+def order_problems(order):
+    """The fields of ``order`` the payment API would refuse, checked here first
+    (the API checks them again)."""
+    wrong = []
+    for name, parse in (("amount", parse_amount), ("to", parse_recipient)):
+        try:
+            parse(order[name])
+        except PaymentError:
+            wrong.append(name)
+    return wrong
 
 
 @bp.get(CONFIRM)
