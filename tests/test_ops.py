@@ -139,6 +139,18 @@ def test_step_ups_are_counted(app, ana):
     assert value("idp_step_ups_total") == before + 1
 
 
+def test_trust_level_changes_are_counted_by_level(app, ana, smtp_sink):
+    from datetime import date
+
+    from idp.trust import service as trust
+
+    before = value("idp_trust_level_changes_total", level="substantial")
+    trust.raise_trust_level(ana, "substantial",
+                            trust.Person("Ana", "Novak", date(1990, 5, 17), None), "branch",
+                            {"document": "passport"})
+    assert value("idp_trust_level_changes_total", level="substantial") == before + 1
+
+
 def test_token_grants_are_counted_by_type_and_outcome(app, client, make_client):
     confidential, secret = make_client(grant_types=["client_credentials"], scope="openid")
     issued = value("idp_token_grants_total", grant_type="client_credentials", outcome="issued")
