@@ -165,6 +165,14 @@ class OpenIDCode(oidc_grants.OpenIDCode):
         return user_claims(user, scope)
 
 
+# Built once (see tokens.py); on the table, so no ORM bulk-update bookkeeping.
+_refresh_tokens = RefreshToken.__table__
+ROTATE_REFRESH_TOKEN = (
+    db.update(_refresh_tokens)
+    .where(_refresh_tokens.c.id == db.bindparam("row_id"), _refresh_tokens.c.rotated_at.is_(None))
+    .values(rotated_at=db.bindparam("now")))
+
+
 class RefreshTokenGrant(grants.RefreshTokenGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = SECRET_OR_PUBLIC
     INCLUDE_NEW_REFRESH_TOKEN = True  # rotation
@@ -197,10 +205,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
             return  # not rotated: it stays valid until it expires or is revoked
         # Conditional update: of two concurrent refreshes only one may win.
         done = db.session.execute(
-            db.update(RefreshToken)
-            .where(RefreshToken.id == refresh_token.id, RefreshToken.rotated_at.is_(None))
-            .values(rotated_at=utcnow())
-        ).rowcount
+            ROTATE_REFRESH_TOKEN, {"row_id": refresh_token.id, "now": utcnow()}).rowcount
         if done != 1:
             db.session.rollback()
             self._reuse_detected(refresh_token)

@@ -22,6 +22,13 @@ from .lookups import query_client, query_user
 from .models import RefreshToken, digest
 
 
+# The token endpoint's statements, built once: building one (and its cache key)
+# per request cost more than running it. Values come as parameters.
+INSERT_REFRESH_TOKEN = db.insert(RefreshToken.__table__)
+SELECT_REFRESH_TOKEN = db.select(RefreshToken).where(
+    RefreshToken.token_digest == db.bindparam("digest"))
+
+
 def new_family():
     return secrets.token_hex(16)
 
@@ -92,7 +99,7 @@ def save_token(token, request):
         # A plain INSERT in the grant's transaction: the ORM's unit of work would
         # cost more than the rest of the code exchange.
         now = utcnow()
-        db.session.execute(db.insert(RefreshToken.__table__).values(
+        db.session.execute(INSERT_REFRESH_TOKEN, dict(
             token_digest=digest(token["refresh_token"]), family=context["family"],
             client_id=client.client_id, user_id=user.id, sid=context.get("sid"),
             # A narrower scope asked at refresh applies to the access token only (RFC 6749 6).
@@ -131,8 +138,7 @@ def query_refresh_token(token_string):
     if not token_string:
         return None
     return db.session.execute(
-        db.select(RefreshToken).filter_by(token_digest=digest(token_string))
-    ).scalar_one_or_none()
+        SELECT_REFRESH_TOKEN, {"digest": digest(token_string)}).scalar_one_or_none()
 
 
 def revoke_access_token(token):
