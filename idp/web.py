@@ -5,8 +5,6 @@ from flask.sessions import SecureCookieSessionInterface
 from werkzeug.routing import BuildError
 from flask_babel import format_datetime, get_locale
 
-from .trust.service import EVIDENCE_METHODS, LEVEL_NAMES
-
 # Machine endpoints: no cookies, so no session to open or sign.
 STATELESS_PATHS = frozenset({"/token", "/userinfo", "/introspect", "/revoke", "/jwks.json",
                              "/.well-known/openid-configuration",
@@ -40,7 +38,6 @@ def init_app(app):
     # Times are stored as naive UTC and shown in the person's language and zone.
     app.jinja_env.filters["datetime"] = lambda value: format_datetime(value, "short")
     app.jinja_env.filters["device"] = describe_device
-    app.jinja_env.globals.update(level_names=LEVEL_NAMES, evidence_methods=EVIDENCE_METHODS)
 
     @app.context_processor
     def language_switch():

@@ -1,6 +1,6 @@
 import pytest
 
-from idp.trust.levels import ACR_URI, acr_for, level_of
+from idp.levels import ACR_URI, acr_for, level_of
 
 LOW, SUB, HIGH = (ACR_URI[x] for x in ("low", "substantial", "high"))
 

@@ -6,7 +6,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from ..extensions import db
 from ..timeutil import utcnow
-from ..trust.levels import LOW
+from ..levels import LOW
 
 
 class User(db.Model):

@@ -20,7 +20,7 @@ from ..extensions import db, store
 from ..ops import metrics
 from ..store import get_json, set_json
 from ..timeutil import epoch, utcnow
-from ..trust.levels import LEVELS, LOW
+from ..levels import LEVELS, LOW
 from . import passwords
 from .models import User
 from .puk import issue_puk, verify_puk

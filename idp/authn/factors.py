@@ -19,10 +19,10 @@ from ..accounts.models import User
 from ..accounts.service import clear_login_failures, login_locked, record_login_failure
 from ..extensions import db
 from ..flows.common import flow_expired
-from ..flows.forms import CsrfForm
+from ..forms import CsrfForm
 from ..flows.state import begin_flow, end_flow, load_flow, save_flow
 from ..interactions import attach_login, load_interaction
-from ..trust.levels import RANK, SUBSTANTIAL
+from ..levels import RANK, SUBSTANTIAL
 from .methods import (METHODS, Proof, answer_field, combine, mark_used, second_factor_kinds,
                       session_proof, step_up_kinds)
 from .methods.password import LOCKED, PasswordMethod

@@ -9,7 +9,7 @@ from wtforms.validators import DataRequired, Length
 from ..accounts.service import check_password, clear_login_failures
 from ..i18n import lazy_gettext as _l
 from ..interactions import attach_login, load_interaction
-from ..trust.levels import LOW
+from ..levels import LOW
 from . import PASSWORD_AMR
 from .current import establish_login, safe_next
 from .factors import start_second_factor

@@ -16,7 +16,8 @@ from ..flows import codes
 from ..flows.common import (CODE_MESSAGES, PASSWORD_CHECK, PASSWORD_RULE, flow_expired,
                             mask_email, mask_phone, resend_refusal, send_code, send_code_limited,
                             undelivered_message)
-from ..flows.forms import CsrfForm, EmailCodeForm, SmsCodeForm
+from ..flows.forms import EmailCodeForm, SmsCodeForm
+from ..forms import CsrfForm
 from ..flows.state import begin_flow, end_flow, load_flow, save_flow
 from ..problems import validate_all
 from ..web import issuer_url

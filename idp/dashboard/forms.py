@@ -3,7 +3,7 @@ from flask_wtf import FlaskForm
 from wtforms import EmailField, SelectField, StringField, SubmitField, TelField
 from wtforms.validators import DataRequired, Length
 
-from ..authn.methods import PRINTABLE
+from ..forms import PRINTABLE
 
 from ..flows.forms import DEFAULT_REGION, NewPasswordForm, region_choices
 

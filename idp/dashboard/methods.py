@@ -19,7 +19,7 @@ from ..authn.methods.models import LoginMethod
 from ..authn.current import continue_to_rp, current_login, log_out_current, require_login
 from ..extensions import db
 from ..flows.common import flow_expired
-from ..flows.forms import CsrfForm
+from ..forms import CsrfForm
 from ..flows.state import begin_flow, end_flow, load_flow, save_flow
 from ..interactions import load_interaction
 from .forms import ConfirmForm, RenameForm

@@ -11,7 +11,7 @@ from ..authn.sessions import LoginSession
 from ..authn.sessions import end_session as end_login_session
 from ..authn.current import require_login
 from ..extensions import db
-from ..flows.forms import CsrfForm
+from ..forms import CsrfForm
 from ..trust.service import waiting_id_key
 
 bp = Blueprint("dashboard", __name__)

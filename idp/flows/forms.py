@@ -90,7 +90,3 @@ class PukForm(FlaskForm):
 class ChoiceForm(FlaskForm):
     finish = SubmitField(_l("Finish registration → TO THE SERVICE"))
     methods = SubmitField(_l("Register additional login methods"))
-
-
-class CsrfForm(FlaskForm):
-    """A form whose only field is its CSRF token (cancel, re-send)."""

@@ -22,7 +22,8 @@ from . import codes
 from .common import (CODE_MESSAGES, PASSWORD_CHECK, PASSWORD_RULE, flow_at, flow_expired,
                      mask_phone, resend_refusal, send_code, send_code_limited,
                      undelivered_message)
-from .forms import CsrfForm, NewPasswordForm, PukAcknowledgementForm, PukForm, SmsCodeForm
+from ..forms import CsrfForm
+from .forms import NewPasswordForm, PukAcknowledgementForm, PukForm, SmsCodeForm
 from .state import begin_flow, end_flow, load_flow, save_flow
 
 bp = Blueprint("recover", __name__)

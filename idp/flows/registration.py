@@ -20,13 +20,14 @@ from ..authn.current import continue_to_rp, current_login, establish_login
 from ..extensions import db
 from ..interactions import attach_login, deny_interaction, load_interaction
 from ..problems import validate_all
-from ..trust.levels import SUBSTANTIAL
+from ..levels import SUBSTANTIAL
 from ..web import issuer_url
 from . import codes
 from .common import (CODE_MESSAGES, PASSWORD_CHECK, PASSWORD_RULE, TOO_MANY_SENDS, flow_at,
                      flow_expired, mask_email, mask_phone, resend_refusal, send_code,
                      send_code_limited, undelivered_message)
-from .forms import (ChoiceForm, CsrfForm, DetailsForm, EmailCodeForm, PukAcknowledgementForm,
+from ..forms import CsrfForm
+from .forms import (ChoiceForm, DetailsForm, EmailCodeForm, PukAcknowledgementForm,
                     SmsCodeForm)
 from .state import begin_flow, end_flow, load_flow, save_flow
 

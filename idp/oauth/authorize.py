@@ -25,7 +25,7 @@ from werkzeug.datastructures import MultiDict
 from ..extensions import LOCALES, db
 from ..interactions import begin_interaction, end_interaction, load_interaction, save_interaction
 from ..timeutil import epoch
-from ..trust.levels import acr_for
+from ..levels import acr_for
 from . import policy
 from .claims import released_scopes
 from .models import Consent

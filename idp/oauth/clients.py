@@ -8,7 +8,7 @@ from flask import current_app
 from .. import audit
 from ..config import is_loopback
 from ..extensions import db
-from ..trust.levels import ACR_URI, level_of
+from ..levels import ACR_URI, level_of
 from .claims import SCOPES_SUPPORTED
 from .client_auth import SECRET_METHODS, public_keyset
 from .models import OAuthClient, digest

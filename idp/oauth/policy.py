@@ -11,7 +11,7 @@ from authlib.oauth2.rfc6749.errors import AccessDeniedError, InvalidRequestError
 from authlib.oidc.core.errors import (ConsentRequiredError, InteractionRequiredError,
                                       LoginRequiredError)
 
-from ..trust.levels import RANK, level_of
+from ..levels import RANK, level_of
 
 
 class UnmetAuthenticationRequirementsError(OAuth2Error):

@@ -33,6 +33,7 @@ from ..config import is_loopback
 from ..extensions import csrf, db
 from ..timeutil import epoch, utcnow
 from . import clients as client_service
+from .metadata import discovery_document
 from .models import InitialAccessToken, digest
 
 bp = Blueprint("registration_api", __name__)
@@ -307,8 +308,6 @@ def _json_request():
 
 
 def _server_metadata():
-    from .views import discovery_document
-
     return discovery_document(current_app.config["ISSUER"])
 
 
@@ -503,22 +502,24 @@ class ConfigurationEndpoint(_Validation, BaseConfigurationEndpoint):
         client_service.delete_client(client, actor=f"client:{client.client_id}")
 
 
+def _server():
+    # The app's authorization server, as server.py stores it (importing server.py
+    # here would be a cycle: it imports this module to register the endpoints).
+    return current_app.extensions["idp_oauth"]
+
+
 def client_uri(client):
     return f"{current_app.config['ISSUER']}/connect/register/{client.client_id}"
 
 
 @bp.post("/connect/register")
 def register():
-    from .server import oauth_server
-
-    return oauth_server().create_endpoint_response("client_registration")
+    return _server().create_endpoint_response("client_registration")
 
 
 @bp.route("/connect/register/<client_id>", methods=["GET", "PUT", "DELETE"])
 def configure(client_id):
-    from .server import oauth_server
-
-    return oauth_server().create_endpoint_response("client_configuration")
+    return _server().create_endpoint_response("client_configuration")
 
 
 def init_app(app, server):

@@ -8,7 +8,7 @@ from flask_wtf import FlaskForm
 from wtforms import DateField, PasswordField, SelectField, StringField, SubmitField
 from wtforms.validators import DataRequired, Length, Regexp, ValidationError
 
-from ..authn.methods import PRINTABLE
+from ..forms import PRINTABLE
 from . import cards
 from .service import Person, normalise_tax_number, valid_tax_number
 

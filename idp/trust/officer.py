@@ -13,9 +13,9 @@ from ..accounts.models import User
 from ..accounts.service import AccountError, normalise_email, normalise_phone
 from ..authn.current import require_login
 from ..extensions import db
-from ..flows.forms import CsrfForm
+from ..forms import CsrfForm
 from .forms import BranchForm, FindPersonForm
-from .levels import RANK, SUBSTANTIAL
+from ..levels import RANK, SUBSTANTIAL
 from .service import (NOT_HIGHER, OTHER_PERSON, TAKEN, TrustError, evidence_of, issue_id_key,
                       officer_problem, waiting_id_key)
 

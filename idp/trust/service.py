@@ -20,7 +20,7 @@ from ..extensions import db
 from ..ops import metrics
 from ..timeutil import utcnow
 from .cards import names_match
-from .levels import HIGH, RANK
+from ..levels import HIGH, RANK
 from .models import IdentityEvidence, IdKey
 
 TAKEN = _l("This person already has an account with a verified identity. One person can "

@@ -17,12 +17,15 @@ from ..authn.methods.certificate import name_problem, presented
 from ..interactions import load_interaction
 from ..problems import validate_all
 from . import cards
+from ..levels import HIGH, RANK, SUBSTANTIAL
 from .forms import CardForm, CertificateForm, IdKeyForm
-from .levels import HIGH, RANK, SUBSTANTIAL
-from .service import (LEVEL_NAMES, Person, TrustError, evidence_of, names_differ,
-                      raise_trust_level, redeem_id_key)
+from .service import (EVIDENCE_METHODS, LEVEL_NAMES, Person, TrustError, evidence_of,
+                      names_differ, raise_trust_level, redeem_id_key)
 
 bp = Blueprint("trust", __name__)
+# Every page (the dashboard's too) names levels and evidence in these words.
+bp.record_once(lambda state: state.app.jinja_env.globals.update(
+    level_names=LEVEL_NAMES, evidence_methods=EVIDENCE_METHODS))
 
 RAISED = _l("Your trust level is now %(level)s.")
 CARD_NAME_MISMATCH = _l("The name you entered is not the name on your account.")

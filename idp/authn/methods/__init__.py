@@ -8,17 +8,11 @@ into its RFC 8176 ``amr`` list and its authentication strength."""
 
 from dataclasses import dataclass
 
-from ...i18n import lazy_gettext as _l
-from wtforms.validators import Regexp
-
 from ...extensions import db
 from ...timeutil import utcnow
-from ...trust.levels import LOW, RANK, SUBSTANTIAL
+from ...levels import LOW, RANK, SUBSTANTIAL
 from .models import LoginMethod
 
-# Names people give their methods: no control characters (PostgreSQL refuses NUL).
-PRINTABLE = Regexp(r"^[^\x00-\x1f\x7f]*$",
-                   message=_l("Use letters, digits and punctuation only."))
 
 # Factor categories: two different ones make a multi-factor login.
 KNOWLEDGE, POSSESSION, VERIFIED = "knowledge", "possession", "verified"

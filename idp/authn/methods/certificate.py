@@ -12,9 +12,10 @@ from wtforms.validators import Length
 from ... import audit
 from ...extensions import db
 from ...trust import certificates
-from ...trust.levels import HIGH
+from ...levels import HIGH
 from ...trust.service import names_differ
-from . import PRINTABLE, POSSESSION, VERIFIED, Method, Outcome, Proof
+from ...forms import PRINTABLE
+from . import POSSESSION, VERIFIED, Method, Outcome, Proof
 from .models import LoginMethod
 
 # RFC 8176 has no value for certificates; the proof is of a key the person holds.

@@ -25,8 +25,9 @@ from wtforms.validators import DataRequired, Length
 from ... import audit
 from ...accounts.models import User
 from ...extensions import db
-from ...trust.levels import HIGH, SUBSTANTIAL
-from . import (PRINTABLE, POSSESSION, VERIFIED, Method, Outcome, Proof, advance_counter,
+from ...levels import HIGH, SUBSTANTIAL
+from ...forms import PRINTABLE
+from . import (POSSESSION, VERIFIED, Method, Outcome, Proof, advance_counter,
                methods_of)
 from .models import LoginMethod
 

@@ -8,7 +8,7 @@ from wtforms import PasswordField, SubmitField
 from wtforms.validators import DataRequired, Length
 
 from ...accounts.service import check_password
-from ...trust.levels import LOW
+from ...levels import LOW
 from .. import PASSWORD_AMR
 from . import KNOWLEDGE, Method, Outcome, Proof
 

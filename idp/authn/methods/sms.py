@@ -9,7 +9,7 @@ from ...flows import codes
 from ...flows.common import (CODE_MESSAGES, mask_phone, resend_refusal, send_code,
                              send_code_limited, undelivered_message)
 from ...flows.forms import CODE_CHECKS
-from ...trust.levels import SUBSTANTIAL
+from ...levels import SUBSTANTIAL
 from .. import SMS_AMR
 from . import POSSESSION, Method, Outcome, Proof, methods_of
 from .models import LoginMethod

@@ -16,8 +16,9 @@ from flask_wtf import FlaskForm
 from wtforms import StringField, SubmitField
 from wtforms.validators import DataRequired, Length, Regexp
 
-from ...trust.levels import SUBSTANTIAL
-from . import PRINTABLE, POSSESSION, Method, Outcome, Proof, advance_counter, methods_of
+from ...levels import SUBSTANTIAL
+from ...forms import PRINTABLE
+from . import POSSESSION, Method, Outcome, Proof, advance_counter, methods_of
 from .models import LoginMethod
 
 OTP_AMR = "otp"

@@ -12,7 +12,7 @@ from flask_babel import lazy_gettext as _l
 from ... import audit
 from ...extensions import db, store
 from ..cards import names_match
-from ..levels import HIGH, SUBSTANTIAL
+from ...levels import HIGH, SUBSTANTIAL
 from ..models import IdentityEvidence
 from ..service import (OTHER_PERSON, TAKEN, Person, TrustError, names_differ,
                        normalise_tax_number, raise_trust_level, valid_tax_number)

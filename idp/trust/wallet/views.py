@@ -22,7 +22,7 @@ from ...extensions import csrf, store
 from ...interactions import browser_id, load_interaction
 from ...store import get_json, set_json
 from ...web import issuer_url
-from ..levels import HIGH
+from ...levels import HIGH
 from ..views import _done
 from . import openid4vp, service
 from .pid import PidRefused

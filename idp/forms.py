@@ -1,0 +1,15 @@
+"""Form pieces every page shares."""
+
+from flask_wtf import FlaskForm
+from wtforms.validators import Regexp
+
+from .i18n import lazy_gettext as _l
+
+# Names people give things (login methods, officers' notes): no control
+# characters (PostgreSQL refuses NUL).
+PRINTABLE = Regexp(r"^[^\x00-\x1f\x7f]*$",
+                   message=_l("Use letters, digits and punctuation only."))
+
+
+class CsrfForm(FlaskForm):
+    """A form whose only field is its CSRF token (cancel, re-send)."""
