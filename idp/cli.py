@@ -8,9 +8,10 @@ import click
 from flask import current_app
 from flask.cli import AppGroup, FlaskGroup
 
+from .accounts import changes as account_changes
 from .accounts import service as accounts
 from .oauth import clients as client_service
-from .trust.levels import LEVELS
+from .levels import LEVELS
 
 OPERATOR = "operator:cli"
 
@@ -301,6 +302,39 @@ def users_create(email, phone, password, given_name, family_name, trust_level, i
     _emit(as_json, {"sub": user.sub, "email": user.email, "phone": user.phone,
                     "trust_level": user.trust_level},
           f"Account {user.email} (sub {user.sub}, trust level {user.trust_level})")
+
+
+def _user_or_fail(email):
+    user = accounts.find_by_email(email)
+    if user is None:
+        _fail(f"No account with the e-mail address {email}.")
+    return user
+
+
+@users.command("deactivate")
+@click.argument("email")
+@click.option("--json", "as_json", is_flag=True)
+def users_deactivate(email, as_json):
+    """Deactivate an account: it cannot log in, its sessions end (its services
+    hear of it by back-channel logout) and its tokens stop working."""
+    user = _user_or_fail(email)
+    ended = account_changes.deactivate_account(user, actor=OPERATOR)
+    _emit(as_json, {"sub": user.sub, "email": user.email, "active": False,
+                    "changed": ended is not None, "sessions_ended": ended or 0},
+          f"Account {user.email} was already inactive." if ended is None else
+          f"Account {user.email} deactivated; {ended} session(s) ended.")
+
+
+@users.command("activate")
+@click.argument("email")
+@click.option("--json", "as_json", is_flag=True)
+def users_activate(email, as_json):
+    """Let a deactivated account log in again."""
+    user = _user_or_fail(email)
+    changed = account_changes.activate_account(user, actor=OPERATOR)
+    _emit(as_json, {"sub": user.sub, "email": user.email, "active": True, "changed": changed},
+          f"Account {user.email} activated." if changed else
+          f"Account {user.email} was already active.")
 
 
 officers = AppGroup("officers", help="Branch officers (the operator console at /officer).")

@@ -16,7 +16,7 @@ from ..extensions import db
 from ..oauth.models import Consent, OAuthClient, RefreshToken
 from ..oauth.tokens import revoke_family, revoke_user_tokens
 from ..timeutil import utcnow
-from ..trust.levels import RANK, SUBSTANTIAL
+from ..levels import RANK, SUBSTANTIAL
 from . import passwords
 from .notices import notify_owner
 from .puk import issue_puk
@@ -214,3 +214,30 @@ def delete_account(user, ip=None, what=None):
     except DeliveryError:
         log.warning("could not send the account-deletion notice")
 
+
+
+# -- operator actions ------------------------------------------------------------------
+
+def deactivate_account(user, actor=None):
+    """Stop an account without deleting it: it can no longer log in (password,
+    passkey, certificate, PUK recovery), every session ends (its clients are
+    told by back-channel logout) and every token is revoked. Returns the number
+    of sessions ended, or None when the account was already inactive."""
+    if not user.active:
+        return None
+    # Inactive first, so that no login can start between the two steps.
+    user.active = False
+    audit.record("account_deactivated", user_id=user.id, actor=actor, commit=False)
+    db.session.commit()
+    return end_user_sessions(user.id, "account_deactivated")
+
+
+def activate_account(user, actor=None):
+    """Let a deactivated account log in again (its old sessions and tokens stay
+    ended). Returns False when it was active already."""
+    if user.active:
+        return False
+    user.active = True
+    audit.record("account_activated", user_id=user.id, actor=actor, commit=False)
+    db.session.commit()
+    return True
