@@ -6,6 +6,7 @@ share it; otherwise an in-process store that is only right for one process.
 Values are strings; the ``*_json`` helpers (de)serialise.
 """
 
+import contextlib
 import json
 import threading
 import time
@@ -90,6 +91,11 @@ class MemoryStore:
         with self._lock:
             self._data.clear()
 
+    @contextlib.contextmanager
+    def batch(self):
+        """Writes that Redis sends together; here each is done at once."""
+        yield self
+
 
 class RedisStore:
     """The same operations on Redis, every key under one prefix."""
@@ -138,11 +144,32 @@ class RedisStore:
     def smembers(self, key):
         return set(self.client.smembers(self._k(key)))
 
+    @contextlib.contextmanager
+    def batch(self):
+        """``set`` and ``sadd`` calls sent in one round trip when the block ends
+        (a pipeline, not a transaction); nothing is sent if the block fails."""
+        batch = _RedisBatch(self)
+        yield batch
+        batch.pipe.execute()
+
     def clear(self):
         """Delete every key under the prefix (tests use their own prefix)."""
         keys = list(self.client.scan_iter(self.prefix + "*", count=500))
         for i in range(0, len(keys), 500):
             self.client.delete(*keys[i:i + 500])
+
+
+class _RedisBatch:
+    def __init__(self, store):
+        self._k = store._k
+        self.pipe = store.client.pipeline(transaction=False)
+
+    def set(self, key, value, ttl):
+        self.pipe.set(self._k(key), value, ex=int(max(1, ttl)))
+
+    def sadd(self, key, member, ttl):
+        self.pipe.sadd(self._k(key), member)
+        self.pipe.expire(self._k(key), int(max(1, ttl)))
 
 
 def get_json(store, key):

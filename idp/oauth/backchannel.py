@@ -39,10 +39,11 @@ def _key(sid):
     return "bcl:" + sid
 
 
-def remember_client(sid, client_id):
-    """Note that ``client_id`` received tokens in the session ``sid``."""
+def remember_client(sid, client_id, into=None):
+    """Note that ``client_id`` received tokens in the session ``sid`` (``into``: a
+    batch of the store's writes to join)."""
     cfg = current_app.config
-    store().sadd(_key(sid), client_id, cfg["SESSION_TTL"] + cfg["ID_TOKEN_TTL"])
+    (into or store()).sadd(_key(sid), client_id, cfg["SESSION_TTL"] + cfg["ID_TOKEN_TTL"])
 
 
 def carry_over(old_sid, new_sid):

@@ -88,13 +88,15 @@ def save_token(token, request):
     if resource:
         record["aud"] = resource
     key = "at:" + digest(token["access_token"])
-    set_json(store(), key, record, token["expires_in"])
+    with store().batch() as batch:  # the token and its indexes in one round trip
+        set_json(batch, key, record, token["expires_in"])
+        if user is not None:
+            batch.sadd("fam:" + context["family"], key, cfg["ACCESS_TOKEN_TTL"])
+            if context.get("sid"):
+                batch.sadd("sid:" + context["sid"], context["family"], cfg["ACCESS_TOKEN_TTL"])
+                backchannel.remember_client(context["sid"], client.client_id, into=batch)
     if user is None:
         return
-    store().sadd("fam:" + context["family"], key, cfg["ACCESS_TOKEN_TTL"])
-    if context.get("sid"):
-        store().sadd("sid:" + context["sid"], context["family"], cfg["ACCESS_TOKEN_TTL"])
-        backchannel.remember_client(context["sid"], client.client_id)
     if token.get("refresh_token"):
         # A plain INSERT in the grant's transaction: the ORM's unit of work would
         # cost more than the rest of the code exchange.
