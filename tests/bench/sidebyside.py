@@ -55,6 +55,8 @@ ONLY = [e for e in os.environ.get("BENCH_ENDPOINTS", "").split(",") if e]
 PG_ADMIN_URL = os.environ.get("BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 PEER_SECRET = "bench-peer-secret-0123456789abcdef"
+# Another checkout of the IdP to measure instead of this one (before/after comparisons).
+IDP_SOURCE = os.environ.get("BENCH_IDP_SOURCE")
 
 ENDPOINTS = ("discovery", "jwks", "client_credentials", "code_exchange", "refresh",
              "userinfo", "introspection", "revocation")
@@ -397,6 +399,8 @@ def start_idp(config, work):
            "IDP_KEYS_DIR": folder + "/keys", "IDP_RATELIMIT_ENABLED": "false",
            "IDP_CODE_TTL": "900", "IDP_LOG_LEVEL": "WARNING",
            "PATH": base.BIN + os.pathsep + os.environ["PATH"]}
+    if IDP_SOURCE:
+        env["PYTHONPATH"] = IDP_SOURCE
     for name in ("IDP_REDIS_URL", "IDP_DATABASE_URL", "IDP_REDIS_PREFIX"):
         env.pop(name, None)
     if config == "postgres":
@@ -417,7 +421,7 @@ def start_idp(config, work):
     log = open(os.path.join(folder, "serve.log"), "w")
     # As an operator starts it: default workers (one per core with Redis) and threads.
     proc = subprocess.Popen([os.path.join(base.BIN, "idp"), "serve", "--port", str(port)],
-                            env=env, cwd=ROOT, stdout=log, stderr=log)
+                            env=env, cwd=IDP_SOURCE or ROOT, stdout=log, stderr=log)
     base.wait_up(issuer + "/jwks.json", timeout=60)
     target = Target("idp", issuer, client["client_id"], client["client_secret"], proc.pid)
     return target, env
