@@ -8,7 +8,7 @@ import click
 from flask import current_app
 from flask.cli import AppGroup, FlaskGroup
 
-from .accounts import changes as account_changes
+from . import account_changes
 from .accounts import service as accounts
 from .oauth import clients as client_service
 from .levels import LEVELS

@@ -227,13 +227,13 @@ def test_log_out_everywhere_else(bcl_app, app, client, flow, two_rps, ana):
 
 
 def _reset_with_puk(user):
-    from idp.accounts.service import reset_password_with_puk
+    from idp.account_changes import reset_password_with_puk
 
     reset_password_with_puk(user, "Novo-Geslo-2026!x")
 
 
 def _delete(user):
-    from idp.accounts.changes import delete_account
+    from idp.account_changes import delete_account
 
     delete_account(user)
 

@@ -158,7 +158,7 @@ def test_passwordless_account_reauthenticates_with_its_key(client, ana_person):
 
 
 def test_removal_problem_is_a_pure_check():
-    from idp.accounts.changes import removal_problem
+    from idp.account_changes import removal_problem
 
     verifying = LoginMethod(kind="passkey", user_verified=True, discoverable=True)
     plain = LoginMethod(kind="passkey", user_verified=False, discoverable=True)

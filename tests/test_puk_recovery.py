@@ -244,7 +244,8 @@ def test_spelling_variants_of_an_address_count_together(app, client, owner):
 
 
 def test_one_puk_resets_the_password_only_once(owner):
-    from idp.accounts.service import AccountError, reset_password_with_puk
+    from idp.account_changes import reset_password_with_puk
+    from idp.accounts.service import AccountError
 
     stale = db.session.get(User, owner.id).puk_hash
     reset_password_with_puk(owner, NEW_PASSWORD)

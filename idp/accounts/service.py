@@ -15,7 +15,6 @@ from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
 from .. import audit, ratelimits
-from ..authn.sessions import end_user_sessions
 from ..extensions import db, store
 from ..ops import metrics
 from ..store import get_json, set_json
@@ -292,34 +291,3 @@ def check_puk(email, typed, ip=None):
         audit.record("puk_locked", user_id=user.id, ip=ip, commit=False, seconds=seconds)
     db.session.commit()
     return PukCheck(locked=locked, lock_started=user if locked else None)
-
-
-def reset_password_with_puk(user, new_password, ip=None):
-    """Set a new password after a PUK recovery, in one transaction: the old PUK
-    is spent and a new one issued, every session and token of the account is
-    revoked, and the password lock-out is lifted. Returns the new PUK."""
-    problems = passwords.password_problems(new_password)
-    if problems:
-        raise AccountError("password", "password breaks the rule: " + ", ".join(problems))
-    proven_puk_hash = user.puk_hash  # as read when the flow checked it, before any commit
-    # Sessions first: ending them twice is harmless, so if this fails half-way
-    # nothing is lost and the person simply tries again.
-    ended = end_user_sessions(user.id, "password_reset", ip=ip)
-    puk, puk_hash = issue_puk()
-    # Only if the PUK is still the one this recovery proved: of two parallel
-    # submits, exactly one spends it.
-    changed = db.session.execute(
-        db.update(User).where(User.id == user.id, User.puk_hash == proven_puk_hash)
-        .values(password_hash=passwords.hash_password(new_password), puk_hash=puk_hash,
-                puk_failures=0)
-    ).rowcount
-    if changed != 1:
-        db.session.rollback()
-        raise AccountError("puk_spent", "the PUK was spent by another reset")
-    audit.record("password_reset", user_id=user.id, ip=ip, commit=False, method="puk",
-                 sessions_ended=ended)
-    audit.record("puk_issued", user_id=user.id, ip=ip, commit=False, reason="password_reset")
-    db.session.commit()
-    db.session.refresh(user)
-    clear_login_failures(user.email, user)
-    return puk

@@ -1,4 +1,4 @@
 """The person's dashboard ("Nadzorna plošča"): their data and trust level,
 login methods, password and PUK, sessions, connected services, security
 history, and deleting the account. Views are small; the changes themselves are
-services in ``accounts.changes``."""
+services in ``account_changes.py``."""

@@ -8,7 +8,7 @@ from flask import (Blueprint, current_app, flash, make_response, redirect, rende
                    request, session, url_for)
 from ..i18n import lazy_gettext as _l
 
-from ..accounts import changes
+from .. import account_changes as changes
 from ..accounts.service import AccountError, find_by_email, normalise_email, normalise_phone
 from ..authn.factors import require_recent_auth
 from ..authn.current import current_login, log_out_current

@@ -11,7 +11,7 @@ from flask import (Blueprint, abort, current_app, flash, redirect, render_templa
 from ..i18n import lazy_gettext as _l
 from flask_wtf import FlaskForm
 
-from ..accounts import changes
+from .. import account_changes as changes
 from ..accounts.service import AccountError, record_login_failure
 from ..authn.factors import require_recent_auth
 from ..authn.methods import METHODS, answer_field, certificate, methods_of

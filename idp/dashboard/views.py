@@ -4,7 +4,7 @@ services and the security history."""
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from ..i18n import lazy_gettext as _l
 
-from ..accounts import changes
+from .. import account_changes as changes
 from ..audit import AuditEvent
 from ..authn.methods import methods_of
 from ..authn.sessions import LoginSession

@@ -12,7 +12,8 @@ from ..i18n import lazy_gettext as _l
 
 from ..accounts.notices import notify_owner
 from ..accounts.models import User
-from ..accounts.service import AccountError, check_puk, reset_password_with_puk
+from ..account_changes import reset_password_with_puk
+from ..accounts.service import AccountError, check_puk
 from ..delivery import DeliveryError, send_email
 from ..extensions import db
 from ..interactions import load_interaction

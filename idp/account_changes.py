@@ -1,26 +1,30 @@
-"""Changes a person makes to their own account from the dashboard.
+"""Changes to an account that reach beyond it: those a person makes from the
+dashboard, the password reset of a PUK recovery, and the operator's
+deactivation. They end the sessions and revoke the tokens a change makes
+unsafe, so this module sits above ``accounts``, ``authn`` and ``oauth``.
 
 Each one commits, writes an audit event, and e-mails the owner when it changes
 or weakens access. The views check recent authentication before calling."""
 
 import logging
 
-from ..i18n import lazy_gettext as _l
 from sqlalchemy.exc import IntegrityError
 
-from .. import audit
-from ..authn.methods.models import LoginMethod
-from ..authn.sessions import LoginSession, end_session, end_user_sessions
-from ..delivery import DeliveryError, send_email
-from ..extensions import db
-from ..oauth.models import Consent, OAuthClient, RefreshToken
-from ..oauth.tokens import revoke_family, revoke_user_tokens
-from ..timeutil import utcnow
-from ..levels import RANK, SUBSTANTIAL
-from . import passwords
-from .notices import notify_owner
-from .puk import issue_puk
-from .service import AccountError, normalise_email
+from . import audit
+from .accounts import passwords
+from .accounts.models import User
+from .accounts.notices import notify_owner
+from .accounts.puk import issue_puk
+from .accounts.service import AccountError, clear_login_failures, normalise_email
+from .authn.methods.models import LoginMethod
+from .authn.sessions import LoginSession, end_session, end_user_sessions
+from .delivery import DeliveryError, send_email
+from .extensions import db
+from .i18n import lazy_gettext as _l
+from .levels import RANK, SUBSTANTIAL
+from .oauth.models import Consent, OAuthClient, RefreshToken
+from .oauth.tokens import revoke_family, revoke_user_tokens
+from .timeutil import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -214,6 +218,39 @@ def delete_account(user, ip=None, what=None):
     except DeliveryError:
         log.warning("could not send the account-deletion notice")
 
+
+
+# -- recovery ------------------------------------------------------------------------
+
+def reset_password_with_puk(user, new_password, ip=None):
+    """Set a new password after a PUK recovery, in one transaction: the old PUK
+    is spent and a new one issued, every session and token of the account is
+    revoked, and the password lock-out is lifted. Returns the new PUK."""
+    problems = passwords.password_problems(new_password)
+    if problems:
+        raise AccountError("password", "password breaks the rule: " + ", ".join(problems))
+    proven_puk_hash = user.puk_hash  # as read when the flow checked it, before any commit
+    # Sessions first: ending them twice is harmless, so if this fails half-way
+    # nothing is lost and the person simply tries again.
+    ended = end_user_sessions(user.id, "password_reset", ip=ip)
+    puk, puk_hash = issue_puk()
+    # Only if the PUK is still the one this recovery proved: of two parallel
+    # submits, exactly one spends it.
+    changed = db.session.execute(
+        db.update(User).where(User.id == user.id, User.puk_hash == proven_puk_hash)
+        .values(password_hash=passwords.hash_password(new_password), puk_hash=puk_hash,
+                puk_failures=0)
+    ).rowcount
+    if changed != 1:
+        db.session.rollback()
+        raise AccountError("puk_spent", "the PUK was spent by another reset")
+    audit.record("password_reset", user_id=user.id, ip=ip, commit=False, method="puk",
+                 sessions_ended=ended)
+    audit.record("puk_issued", user_id=user.id, ip=ip, commit=False, reason="password_reset")
+    db.session.commit()
+    db.session.refresh(user)
+    clear_login_failures(user.email, user)
+    return puk
 
 
 # -- operator actions ------------------------------------------------------------------
