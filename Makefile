@@ -59,6 +59,7 @@ bench: install
 
 lint: install
 	$(BIN)/python -m pyflakes idp clients tests
+	$(BIN)/lint-imports  # the import contracts in .importlinter (tests/test_architecture.py runs it too)
 
 clean:
 	rm -rf $(VENV) instance *.egg-info
