@@ -22,7 +22,6 @@ from idp.trust.cards import (
     _luhn_ok,
     card_gateway,
     card_number_problem,
-    cvc_problem,
     expiry_problem,
     names_match,
     normalise_card_number,
@@ -183,14 +182,6 @@ def test_luhn_agrees_with_the_reference(number):
 ])
 def test_expiry_problem(month, year, today, problem):
     assert expiry_problem(month, year, today) == problem
-
-
-@pytest.mark.parametrize("cvc, problem", [
-    ("123", None), ("1234", None), (" 123 ", None),
-    ("12", "format"), ("12345", "format"), ("12a", "format"), ("", "format"), (None, "format"),
-])
-def test_cvc_problem(cvc, problem):
-    assert cvc_problem(cvc) == problem
 
 
 @pytest.mark.parametrize("a, b, match", [

@@ -304,6 +304,30 @@ def test_key_without_user_verification_is_not_enough_for_high(client, flow, rp, 
         is None
 
 
+def test_step_up_rechecks_the_strength_of_the_proof(client, flow, rp, prepare, clock,
+                                                  monkeypatch):
+    """The step-up checks what the proof reached, not only what its method can
+    reach: were the key's own demand for user verification lost, a key without
+    it still would not lift the login to high."""
+    from idp.authn.methods import passkey as passkey_module
+
+    person = prepare("high", methods=("totp",))
+    weak = SoftAuthenticator(uv=False)
+    person.follow(person.login())
+    clock["now"] += 30
+    response = person.login()
+    person.follow(person.answer_totp(response.headers["Location"], clock["now"]))
+    person.add_passkey(weak)
+    monkeypatch.setattr(passkey_module, "_must_verify", lambda flow, user: False)
+    f = flow(rp)
+    path, _ = f.follow_to_page(f.start(acr_values=HIGH))
+    response = person.answer_passkey(path, weak)
+    assert response.status_code == 400
+    assert "Ta potrditev za storitev ni dovolj močna." in response.get_data(as_text=True)
+    assert db.session.execute(db.select(AuditEvent).filter_by(event="stepped_up")).first() \
+        is None
+
+
 def test_no_factor_for_high_offers_a_passkey(client, flow, rp, prepare, clock):
     prepare("high", methods=())
     f = flow(rp)

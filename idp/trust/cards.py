@@ -119,12 +119,6 @@ def expiry_problem(month, year, today):
     return None
 
 
-def cvc_problem(cvc):
-    """``"format"`` unless the CVC is 3 or 4 digits (4 on American Express)."""
-    cvc = (cvc or "").strip()
-    return None if _DIGITS.fullmatch(cvc) and len(cvc) in (3, 4) else "format"
-
-
 # Letters NFKD leaves alone but embossers spell in ASCII.
 _LATIN = str.maketrans({"đ": "d", "ł": "l", "ø": "o", "æ": "ae", "œ": "oe", "þ": "th",
                         "ı": "i"})

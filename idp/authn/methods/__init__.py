@@ -61,7 +61,6 @@ class Method:
     strength = LOW  # what it gives to a multi-factor login (see ``combine``)
     form_class = None
     label = ""  # what the choice list says
-    enrolable = True
 
     def prepare(self, flow, user):
         """Context for the verify page (and any side effect, such as an SMS)."""

@@ -24,7 +24,6 @@ class PasswordMethod(Method):
     amr = (PASSWORD_AMR,)
     form_class = PasswordForm
     label = _l("Password")
-    enrolable = False
 
     @staticmethod
     def proof():
