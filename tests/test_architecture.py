@@ -12,12 +12,6 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 ALLOWED = {"idp/__init__.py", "idp/cli.py", "idp/ops/__init__.py"}
 # Still to move (issue 12), each with the reason it waits.
 PENDING = {
-    # The method registry imports its strategies; next: methods/base.py.
-    ("idp/authn/methods/__init__.py", "idp.authn.methods.certificate"),
-    ("idp/authn/methods/__init__.py", "idp.authn.methods.password"),
-    ("idp/authn/methods/__init__.py", "idp.authn.methods.passkey"),
-    ("idp/authn/methods/__init__.py", "idp.authn.methods.sms"),
-    ("idp/authn/methods/__init__.py", "idp.authn.methods.totp"),
     # Files being changed by other work now (back-channel logout, the prepared
     # documents, which can read oauth/metadata.py instead of the views).
     ("idp/oauth/backchannel.py", "idp.store"),

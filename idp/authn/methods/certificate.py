@@ -15,7 +15,7 @@ from ...trust import certificates
 from ...levels import HIGH
 from ...trust.service import names_differ
 from ...forms import PRINTABLE
-from . import POSSESSION, VERIFIED, Method, Outcome, Proof
+from .base import POSSESSION, VERIFIED, Method, Outcome, Proof
 from .models import LoginMethod
 
 # RFC 8176 has no value for certificates; the proof is of a key the person holds.

@@ -27,7 +27,7 @@ from ...accounts.models import User
 from ...extensions import db
 from ...levels import HIGH, SUBSTANTIAL
 from ...forms import PRINTABLE
-from . import (POSSESSION, VERIFIED, Method, Outcome, Proof, advance_counter,
+from .base import (POSSESSION, VERIFIED, Method, Outcome, Proof, advance_counter,
                methods_of)
 from .models import LoginMethod
 

@@ -10,7 +10,7 @@ from wtforms.validators import DataRequired, Length
 from ...accounts.service import check_password
 from ...levels import LOW
 from .. import PASSWORD_AMR
-from . import KNOWLEDGE, Method, Outcome, Proof
+from .base import KNOWLEDGE, Method, Outcome, Proof
 
 
 class PasswordForm(FlaskForm):

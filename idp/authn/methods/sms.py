@@ -11,7 +11,7 @@ from ...flows.common import (CODE_MESSAGES, mask_phone, resend_refusal, send_cod
 from ...flows.forms import CODE_CHECKS
 from ...levels import SUBSTANTIAL
 from .. import SMS_AMR
-from . import POSSESSION, Method, Outcome, Proof, methods_of
+from .base import POSSESSION, Method, Outcome, Proof, methods_of
 from .models import LoginMethod
 
 

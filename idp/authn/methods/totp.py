@@ -18,7 +18,7 @@ from wtforms.validators import DataRequired, Length, Regexp
 
 from ...levels import SUBSTANTIAL
 from ...forms import PRINTABLE
-from . import POSSESSION, Method, Outcome, Proof, advance_counter, methods_of
+from .base import POSSESSION, Method, Outcome, Proof, advance_counter, methods_of
 from .models import LoginMethod
 
 OTP_AMR = "otp"

@@ -1,0 +1,138 @@
+"""The interface of a login method (``Method``), what a verified factor proves
+(``Proof``), the verdict on an answer (``Outcome``), and the pure rule that
+turns the proofs of one login into its ``amr`` and strength (``combine``)."""
+
+
+from dataclasses import dataclass
+
+from ...extensions import db
+from ...timeutil import utcnow
+from ...levels import LOW, RANK, SUBSTANTIAL
+from .models import LoginMethod
+
+
+# Factor categories: two different ones make a multi-factor login.
+KNOWLEDGE, POSSESSION, VERIFIED = "knowledge", "possession", "verified"
+
+
+@dataclass(frozen=True)
+class Proof:
+    """What one verified factor proves: its ``amr`` values, its factor
+    categories, and the strength it gives to a multi-factor login (high only
+    for the phishing-resistant: a passkey with user verification)."""
+
+    amr: tuple
+    factors: frozenset
+    strength: str = LOW
+
+    def as_dict(self):
+        return {"amr": list(self.amr), "factors": sorted(self.factors),
+                "strength": self.strength}
+
+    @classmethod
+    def from_dict(cls, data):
+        return cls(tuple(data["amr"]), frozenset(data["factors"]), data.get("strength", LOW))
+
+
+@dataclass
+class Outcome:
+    """The verdict on what the person sent: a proof, or a message for them.
+    ``failed`` attempts count towards the account's lock-out."""
+
+    proof: Proof | None = None
+    method: LoginMethod | None = None  # the row that was used or enrolled
+    error: str | None = None
+    failed: bool = False
+    user_id: int | None = None  # who proved it (a passkey login finds out)
+
+    @property
+    def ok(self):
+        return self.proof is not None
+
+
+class Method:
+    """The interface every login method implements."""
+
+    kind = ""  # "password", "sms", "totp", "passkey", "certificate"
+    amr = ()  # RFC 8176 values it contributes
+    strength = LOW  # what it gives to a multi-factor login (see ``combine``)
+    form_class = None
+    label = ""  # what the choice list says
+
+    def prepare(self, flow, user):
+        """Context for the verify page (and any side effect, such as an SMS)."""
+        return {}
+
+    def verify(self, flow, user, form):
+        raise NotImplementedError
+
+    def begin_enrolment(self, flow, user):
+        """Context for the enrolment page; keeps what it needs in the flow."""
+        raise NotImplementedError
+
+    def finish_enrolment(self, flow, user, form):
+        """A new (uncommitted) ``LoginMethod`` row, or an error, in an ``Outcome``."""
+        raise NotImplementedError
+
+
+def answer_field(form):
+    """The field of a method's form that a verdict's message belongs beside."""
+    for name in ("code", "password", "credential"):
+        if name in form:
+            return form[name]
+    raise LookupError("a method form without an answer field")
+
+
+def combine(proofs):
+    """The ``amr`` list and the strength of a login made of these proofs.
+
+    One factor category is "low", whatever it was. Two make ``mfa`` and at
+    least "substantial", or the strongest proof's strength: "high" when one of
+    them is a passkey with user verification (which is two factors itself)."""
+    amr, factors = [], set()
+    for proof in proofs:
+        amr += [value for value in proof.amr if value not in amr]
+        factors |= proof.factors
+    if len(factors) < 2:
+        return amr, LOW
+    strongest = max([SUBSTANTIAL] + [proof.strength for proof in proofs], key=RANK.get)
+    return amr + ["mfa"], strongest
+
+
+# What each RFC 8176 value of a past login proved, to rebuild its proofs.
+# ("user" is only presence; a verifying key's session carries its strength.)
+AMR_FACTORS = {"pwd": KNOWLEDGE, "sms": POSSESSION, "otp": POSSESSION, "hwk": POSSESSION,
+               "swk": POSSESSION}
+
+
+def session_proof(amr, strength):
+    """The proof a login session already holds, for stepping it up."""
+    values = tuple(a for a in amr if a != "mfa")
+    return Proof(values, frozenset(AMR_FACTORS[a] for a in values if a in AMR_FACTORS),
+                 strength)
+
+
+def methods_of(user_id, kind=None):
+    query = db.select(LoginMethod).filter_by(user_id=user_id).order_by(LoginMethod.created_at,
+                                                                        LoginMethod.id)
+    if kind:
+        query = query.filter_by(kind=kind)
+    return db.session.execute(query).scalars().all()
+
+
+def mark_used(method):
+    method.last_used_at = utcnow()
+
+
+def advance_counter(method, value):
+    """Move the stored counter (a TOTP step, a sign count) up to ``value``;
+    False when it is already there or past it. One conditional UPDATE, so of
+    two parallel requests with the same code or assertion only one wins."""
+    updated = db.session.execute(
+        db.update(LoginMethod).where(LoginMethod.id == method.id, LoginMethod.counter < value)
+        .values(counter=value).execution_options(synchronize_session=False))
+    db.session.commit()
+    if updated.rowcount == 1:
+        method.counter = value
+        return True
+    return False
