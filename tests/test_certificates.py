@@ -11,7 +11,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from pki import CRL_URL, Authority, TestPKI
 
-from idp.trust.certificates import (
+from idp.certificates import (
     CertificateError,
     TrustStore,
     certificate_from_request,

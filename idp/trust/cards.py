@@ -10,7 +10,6 @@ a check keeps only the gateway's reference and the last four digits.
 import logging
 import re
 import secrets
-import unicodedata
 from dataclasses import dataclass
 from datetime import date
 from urllib.parse import urlsplit
@@ -18,6 +17,7 @@ from urllib.parse import urlsplit
 import requests
 
 from ..config import is_loopback
+from ..names import names_match
 
 log = logging.getLogger(__name__)
 
@@ -117,28 +117,6 @@ def expiry_problem(month, year, today):
     if (year, month) < (today.year, today.month):
         return "expired"
     return None
-
-
-# Letters NFKD leaves alone but embossers spell in ASCII.
-_LATIN = str.maketrans({"đ": "d", "ł": "l", "ø": "o", "æ": "ae", "œ": "oe", "þ": "th",
-                        "ı": "i"})
-
-
-def _name_parts(name):
-    text = unicodedata.normalize("NFKD", name or "")
-    text = "".join(ch for ch in text if not unicodedata.combining(ch))
-    text = text.casefold().translate(_LATIN)
-    # Cards drop apostrophes and dots ("OBRIEN") and print hyphens as spaces.
-    text = re.sub(r"['’.]", "", text)
-    text = re.sub(r"[-‐,]", " ", text)
-    return sorted(text.split())
-
-
-def names_match(a, b):
-    """Whether two spellings name the same person: case, accents, extra spaces and
-    the order of given and family names do not matter ("NOVAK ANA" is "Ana Novak")."""
-    parts = _name_parts(a)
-    return bool(parts) and parts == _name_parts(b)
 
 
 # --- the sandbox

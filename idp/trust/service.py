@@ -19,8 +19,8 @@ from ..accounts.models import User
 from ..extensions import db
 from ..ops import metrics
 from ..timeutil import utcnow
-from .cards import names_match
 from ..levels import HIGH, RANK
+from ..names import names_match
 from .models import IdentityEvidence, IdKey
 
 TAKEN = _l("This person already has an account with a verified identity. One person can "
@@ -80,13 +80,6 @@ def person_problem(user, person, level):
     if person.tax_number and _held_elsewhere(person, other_than=user.id):
         return TAKEN
     return None
-
-
-def names_differ(user, given_name, family_name):
-    """Whether the account already carries a name that is not this one
-    (remote evidence must be the account holder's own)."""
-    return bool(user.given_name) and not names_match(
-        f"{user.given_name} {user.family_name or ''}", f"{given_name} {family_name}")
 
 
 def _held_elsewhere(person, other_than):

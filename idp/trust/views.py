@@ -19,8 +19,9 @@ from ..problems import validate_all
 from . import cards
 from ..levels import HIGH, RANK, SUBSTANTIAL
 from .forms import CardForm, CertificateForm, IdKeyForm
+from ..names import names_differ
 from .service import (EVIDENCE_METHODS, LEVEL_NAMES, Person, TrustError, evidence_of,
-                      names_differ, raise_trust_level, redeem_id_key)
+                      raise_trust_level, redeem_id_key)
 
 bp = Blueprint("trust", __name__)
 # Every page (the dashboard's too) names levels and evidence in these words.

@@ -11,9 +11,9 @@ from wtforms.validators import Length
 
 from ... import audit
 from ...extensions import db
-from ...trust import certificates
+from ... import certificates
 from ...levels import HIGH
-from ...trust.service import names_differ
+from ...names import names_differ
 from ...forms import PRINTABLE
 from .base import POSSESSION, VERIFIED, Method, Outcome, Proof
 from .models import LoginMethod

@@ -11,10 +11,10 @@ from flask_babel import lazy_gettext as _l
 
 from ... import audit
 from ...extensions import db, store
-from ..cards import names_match
 from ...levels import HIGH, SUBSTANTIAL
+from ...names import names_differ, names_match
 from ..models import IdentityEvidence
-from ..service import (OTHER_PERSON, TAKEN, Person, TrustError, names_differ,
+from ..service import (OTHER_PERSON, TAKEN, Person, TrustError,
                        normalise_tax_number, raise_trust_level, valid_tax_number)
 from . import openid4vp
 from .pid import TrustAnchors, VerifiedPid, verify_pid
