@@ -6,7 +6,7 @@ import re
 
 import pyotp
 
-from conftest import PASSWORD, csrf_token
+from helpers import PASSWORD, csrf_token
 
 ORIGIN = "http://localhost:5000"  # the test apps' default issuer
 PHONE = "+38641123123"  # make_user's number

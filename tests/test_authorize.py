@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from conftest import PASSWORD, csrf_token, query_of
+from helpers import PASSWORD, csrf_token, query_of
 from idp.extensions import db
 
 HIGH = "http://eidas.europa.eu/LoA/high"

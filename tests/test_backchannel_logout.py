@@ -11,7 +11,7 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
-from conftest import csrf_token
+from helpers import csrf_token
 from sinks import free_port
 
 EVENT = "http://schemas.openid.net/event/backchannel-logout"

@@ -7,7 +7,8 @@ import time
 import pyotp
 import pytest
 
-from conftest import LiveServer, free_port, reset
+from conftest import LiveServer, reset
+from sinks import free_port
 from idp import create_app
 from idp.accounts.service import normalise_phone
 

@@ -6,7 +6,8 @@ import time
 
 import pytest
 
-from conftest import LiveServer, free_port, reset
+from conftest import LiveServer, reset
+from sinks import free_port
 from idp import create_app
 from test_browser import CHROMIUM, FLAGS, shot
 

@@ -7,7 +7,7 @@ from datetime import date
 
 import pytest
 
-from conftest import PASSWORD, csrf_token
+from helpers import PASSWORD, csrf_token
 from idp import create_app
 from idp.accounts.passwords import hash_password
 from idp.extensions import db

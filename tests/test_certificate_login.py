@@ -7,7 +7,7 @@ from urllib.parse import quote
 import pytest
 from cryptography import x509
 
-from conftest import csrf_token, query_of
+from helpers import csrf_token, query_of
 from idp.accounts.models import User
 from idp.audit import AuditEvent
 from idp.authn.methods.models import LoginMethod

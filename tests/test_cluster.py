@@ -26,7 +26,8 @@ import requests
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
-from conftest import PG_ADMIN_URL, REDIS_URL, pkce_pair
+from conftest import PG_ADMIN_URL, REDIS_URL
+from helpers import pkce_pair
 from sinks import free_port
 
 IDP = os.path.join(os.path.dirname(sys.executable), "idp")

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from conftest import PASSWORD, csrf_token
+from helpers import PASSWORD, csrf_token
 from idp.accounts.models import User
 from idp.accounts.puk import verify_puk
 from idp.audit import AuditEvent

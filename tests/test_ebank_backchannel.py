@@ -15,7 +15,8 @@ from werkzeug.serving import make_server
 
 from clients.ebank import create_app as create_ebank
 from clients.ebank.backchannel import LoggedOut, LogoutTokenError, validate_logout_token
-from conftest import PASSWORD, csrf_token, free_port
+from helpers import PASSWORD, csrf_token
+from sinks import free_port
 
 ISSUER = "https://idp.example"
 EVENT = "http://schemas.openid.net/event/backchannel-logout"

@@ -24,7 +24,8 @@ from clients.ebank import create_app as create_ebank
 from clients.ebank.challenge import (Challenge, format_challenge, parse_www_authenticate,
                                      step_up_request)
 from clients.ebank.fapi import ASSERTION_TYPE, new_client_key
-from conftest import PASSWORD, free_port
+from helpers import PASSWORD
+from sinks import free_port
 
 LOW = "http://eidas.europa.eu/LoA/low"
 SUBSTANTIAL = "http://eidas.europa.eu/LoA/substantial"

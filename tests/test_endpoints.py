@@ -3,7 +3,7 @@ RP-initiated logout."""
 
 import pytest
 
-from conftest import csrf_token, query_of
+from helpers import csrf_token, query_of
 
 ISSUER = "http://localhost:5000"
 

@@ -18,7 +18,8 @@ from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
-from conftest import PASSWORD, free_port
+from helpers import PASSWORD
+from sinks import free_port
 from fapi import ISSUER, DPoPClient, assertion_form, dpop_proof, new_key, public_jwks
 from test_oidc_client import browser_login
 

@@ -9,7 +9,7 @@ from datetime import date
 import pytest
 
 import test_trust
-from conftest import csrf_token
+from helpers import csrf_token
 from idp.trust import cards
 from test_trust import english
 

@@ -4,7 +4,7 @@ a silently ignored requirement, or a 500."""
 
 import pytest
 
-from conftest import PASSWORD, csrf_token, query_of
+from helpers import PASSWORD, csrf_token, query_of
 
 
 def log_in(client, email):

@@ -16,7 +16,7 @@ from flask_babel import force_locale, format_datetime
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 import test_trust
-from conftest import PASSWORD, csrf_token, query_of
+from helpers import PASSWORD, csrf_token, query_of
 from idp.accounts.models import User
 from idp.extensions import db
 from idp.trust.models import IdKey

@@ -2,7 +2,7 @@
 
 import pytest
 
-from conftest import PASSWORD, csrf_token
+from helpers import PASSWORD, csrf_token
 from idp.accounts.models import User
 from idp.audit import AuditEvent
 from idp.extensions import db

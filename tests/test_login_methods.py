@@ -6,7 +6,7 @@ import json
 import pyotp
 import pytest
 
-from conftest import query_of
+from helpers import query_of
 from idp.audit import AuditEvent
 from idp.authn.methods import KNOWLEDGE, POSSESSION, VERIFIED, Proof, combine
 from idp.authn.methods import totp as totp_module

@@ -12,7 +12,8 @@ from authlib.oidc.core.util import create_half_hash
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
-from conftest import PASSWORD, free_port
+from helpers import PASSWORD
+from sinks import free_port
 
 ACR_LOW = "http://eidas.europa.eu/LoA/low"
 

@@ -6,7 +6,8 @@ import logging
 import pytest
 from prometheus_client import REGISTRY
 
-from conftest import PASSWORD, csrf_token, free_port
+from helpers import PASSWORD, csrf_token
+from sinks import free_port
 from idp import create_app
 from idp.ops import logs
 

@@ -15,7 +15,7 @@ import time
 import pytest
 import redis
 
-from conftest import PASSWORD, csrf_token
+from helpers import PASSWORD, csrf_token
 from idp import create_app
 from idp.accounts.puk import issue_puk
 from idp.extensions import db

@@ -8,7 +8,8 @@ import time
 import pytest
 from flask import Flask
 
-from conftest import LiveServer, free_port
+from conftest import LiveServer
+from sinks import free_port
 from fapi import ISSUER, assertion_form, client_assertion, new_key, public_jwks
 
 

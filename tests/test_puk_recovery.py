@@ -6,7 +6,7 @@ import re
 import pytest
 from sqlalchemy.orm.attributes import set_committed_value
 
-from conftest import PASSWORD, csrf_token
+from helpers import PASSWORD, csrf_token
 from idp.accounts import passwords
 from idp.accounts.models import User
 from idp.accounts.puk import issue_puk, normalise_puk, verify_puk, ALPHABET

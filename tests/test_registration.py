@@ -8,7 +8,7 @@ import secrets
 
 import pytest
 
-from conftest import csrf_token, query_of
+from helpers import csrf_token, query_of
 from test_token import decode_id_token
 from idp.accounts import passwords
 from idp.accounts.models import User
@@ -314,7 +314,7 @@ def test_registered_email_is_not_revealed_and_its_owner_is_told(client, person, 
 
 
 def test_smtp_down_keeps_the_flow_and_says_try_again(app, client, person, smtp_sink):
-    from conftest import free_port
+    from sinks import free_port
 
     app.config["SMTP_PORT"] = free_port()  # nothing listens there
     response = person.details()

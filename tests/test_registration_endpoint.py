@@ -11,7 +11,7 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import ECKey, KeySet
 
-from conftest import csrf_token
+from helpers import csrf_token
 
 ISSUER = "http://localhost:5000"
 GOOD = {

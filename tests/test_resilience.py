@@ -2,7 +2,7 @@
 
 import pytest
 
-from conftest import free_port
+from sinks import free_port
 from idp import create_app
 
 
@@ -57,7 +57,7 @@ def test_database_down_gives_503_and_static_endpoints_still_work(broken_db_app):
 
 
 def registration_details(http):
-    from conftest import csrf_token
+    from helpers import csrf_token
 
     html = http.get("/register").get_data(as_text=True)
     return http.post("/register", data={
@@ -67,7 +67,7 @@ def registration_details(http):
 
 
 def test_redis_down_during_registration_and_recovery(app, broken_redis_app, make_user):
-    from conftest import csrf_token
+    from helpers import csrf_token
     from idp.accounts.models import User
     from idp.accounts.puk import issue_puk
     from idp.extensions import db
@@ -115,7 +115,7 @@ def test_redis_down_at_a_second_factor_gives_503_and_no_session(app, broken_redi
 
 
 def test_database_down_on_the_dashboard_and_at_a_passkey_login(broken_db_app):
-    from conftest import csrf_token
+    from helpers import csrf_token
 
     http = broken_db_app.test_client()
     with http.session_transaction() as session:

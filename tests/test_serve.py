@@ -16,7 +16,8 @@ import time
 import pytest
 import redis
 
-from conftest import REDIS_URL, free_port
+from conftest import REDIS_URL
+from sinks import free_port
 
 IDP = os.path.join(os.path.dirname(sys.executable), "idp")
 TOKEN = "serve-test-metrics-token"

@@ -9,7 +9,7 @@ import time
 import idna
 import pytest
 
-from conftest import PASSWORD, csrf_token
+from helpers import PASSWORD, csrf_token
 from idp.accounts.puk import issue_puk
 from idp.accounts.service import normalise_email
 from idp.extensions import db

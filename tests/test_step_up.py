@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from conftest import query_of
+from helpers import query_of
 from idp.accounts.models import User
 from idp.audit import AuditEvent
 from idp.authn.methods import totp as totp_module

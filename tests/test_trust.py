@@ -17,7 +17,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from markupsafe import escape
 
-from conftest import PASSWORD, csrf_token, query_of
+from helpers import PASSWORD, csrf_token, query_of
 from idp.accounts.models import User
 from idp.audit import AuditEvent
 from idp.authn.methods import totp as totp_module

@@ -8,7 +8,8 @@ from datetime import date
 
 import pytest
 
-from conftest import LiveServer, free_port, reset
+from conftest import LiveServer, reset
+from sinks import free_port
 from idp import create_app
 from pid_provider import ANA, PidProvider, holder_key, verifier_certificate
 from test_browser import CHROMIUM, FLAGS, add_virtual_authenticator, pay, shot

@@ -14,7 +14,7 @@ import zipfile
 
 import pytest
 
-from conftest import free_port
+from sinks import free_port
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
