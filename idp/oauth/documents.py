@@ -18,6 +18,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import SecurityError
 from werkzeug.wsgi import get_host
 
+from .metadata import discovery_document
+
 DISCOVERY_PATH = "/.well-known/openid-configuration"
 JWKS_PATH = "/jwks.json"
 # Caching: RPs re-read the JWKS for an unknown kid anyway; keys are published
@@ -84,8 +86,6 @@ class ConstantDocuments:
 
     def discovery(self):
         if self._discovery is None:
-            from .views import discovery_document
-
             with self.app.app_context():
                 body = json.dumps(discovery_document(self.app.config["ISSUER"]))
             self._discovery = Document(body.encode(), DISCOVERY_MAX_AGE)
