@@ -161,30 +161,37 @@ def revoke_family(family):
 
 
 def revoke_session_tokens(sid):
-    """Revoke the tokens issued in one login session (at logout)."""
-    families = set(store().smembers("sid:" + sid))
+    """Revoke the tokens issued in one login session (at logout), and in the
+    earlier sessions of the same person on this browser that it adopted."""
+    sids = _adopted_chain(sid)
+    families = set()
+    for each in sids:
+        families.update(store().smembers("sid:" + each))
     families.update(db.session.execute(
-        db.select(RefreshToken.family).where(RefreshToken.sid == sid,
+        db.select(RefreshToken.family).where(RefreshToken.sid.in_(sids),
                                              RefreshToken.revoked_at.is_(None))
     ).scalars())
     for family in families:
         revoke_family(family)
-    store().delete("sid:" + sid)
+    store().delete(*["sid:" + each for each in sids], *["sid-adopts:" + each for each in sids])
 
 
 def adopt_session_tokens(old_sid, new_sid):
     """The same person logged in again on this browser: the tokens issued in
-    the old session now live and die with the new one, so that logging out
-    of it revokes them too."""
-    if not old_sid or old_sid == new_sid:
-        return
-    ttl = current_app.config["ACCESS_TOKEN_TTL"]
-    for family in store().smembers("sid:" + old_sid):
-        store().sadd("sid:" + new_sid, family, ttl)
-    store().delete("sid:" + old_sid)
-    db.session.execute(db.update(RefreshToken).where(RefreshToken.sid == old_sid)
-                       .values(sid=new_sid))
-    db.session.commit()
+    the old session now end with the new one, so that logging out of it
+    revokes them too. (They keep their ``sid``: their clients know that one.)"""
+    if old_sid and old_sid != new_sid:
+        store().sadd("sid-adopts:" + new_sid, old_sid, current_app.config["SESSION_TTL"])
+
+
+def _adopted_chain(sid, limit=20):
+    chain, todo = [], [sid]
+    while todo and len(chain) < limit:
+        current = todo.pop()
+        if current not in chain:
+            chain.append(current)
+            todo.extend(store().smembers("sid-adopts:" + current))
+    return chain
 
 
 def revoke_user_tokens(user_id, except_sid=None):
