@@ -25,6 +25,7 @@ from idp.authn.sessions import LoginSession
 from idp.extensions import db
 from idp.timeutil import utcnow
 from idp.trust import cards, service
+from idp.trust.messages import REFUSALS
 from idp.trust.models import IdentityEvidence, IdKey
 from idp.authn.methods.certificate import NAME_MISMATCH
 from idp.authn.methods.certificate import PROBLEMS as CERTIFICATE_PROBLEMS
@@ -227,7 +228,7 @@ def test_a_substantial_account_cannot_raise_to_substantial_again(
     log_in(client, "bor@example.si")
     response = post_card(client, given_name="Bor", family_name="Kralj")
     assert response.status_code == 400
-    assert says(response, service.NOT_HIGHER)
+    assert says(response, REFUSALS[service.NOT_HIGHER])
     assert evidence(bor) == [] and fresh(bor).tax_number is None
 
 
@@ -305,7 +306,7 @@ def test_a_second_account_of_the_same_person_is_refused_by_card(
     log_in(client, "bor@example.si")
     response = post_card(client, given_name="Bor", family_name="Kralj")
     assert response.status_code == 400
-    assert says(response, service.TAKEN)
+    assert says(response, REFUSALS[service.TAKEN])
     user = fresh(bor)
     assert user.trust_level == "low" and user.tax_number is None and evidence(bor) == []
     assert fresh(ana_verified).tax_number == TAX
@@ -421,7 +422,7 @@ def test_a_second_account_of_the_same_person_is_refused_by_certificate(
         client, ana_verified, bor, pki):
     log_in(client, "bor@example.si")
     response = post_certificate(client, pki.person("Bor", "Kralj", TAX))
-    assert response.status_code == 400 and says(response, service.TAKEN)
+    assert response.status_code == 400 and says(response, REFUSALS[service.TAKEN])
     assert fresh(bor).trust_level == "low" and fresh(bor).tax_number is None
 
 
@@ -612,7 +613,7 @@ def test_no_key_for_the_tax_number_of_another_verified_account(desk, ana_verifie
     response = issue_at_desk(desk, bor, given_name="Bor", family_name="Kralj")
     # in the officer's words: the officer is the branch the person would be sent to
     assert response.status_code == 400 and says(response, for_officer(service.TAKEN))
-    assert for_officer(service.TAKEN) is not service.TAKEN
+    assert for_officer(service.TAKEN) is not REFUSALS[service.TAKEN]
     assert db.session.execute(db.select(IdKey)).first() is None
 
 
@@ -687,14 +688,14 @@ def test_an_id_key_works_once(client, ana, ana_en, branch_officer):
     key = issue(branch_officer, ana)
     assert redeem(client, key).status_code == 302
     again = redeem(client, key)
-    assert again.status_code == 400 and says(again, service.NO_KEY)
+    assert again.status_code == 400 and says(again, REFUSALS[service.NO_KEY])
     assert len(evidence(ana)) == 1 and len(audits("id_key_redeemed")) == 1
 
 
 def test_a_wrong_id_key_is_counted(client, ana, ana_en, branch_officer):
     issue(branch_officer, ana)
     response = redeem(client, "AAAA-BBBB-CCCC")
-    assert response.status_code == 400 and says(response, service.WRONG_KEY)
+    assert response.status_code == 400 and says(response, REFUSALS[service.WRONG_KEY])
     row = key_row(ana)
     assert row.failures == 1 and row.used_at is None
     assert fresh(ana).trust_level == "low"
@@ -707,11 +708,11 @@ def test_too_many_wrong_keys_void_the_key(client, ana, ana_en, branch_officer):
     for attempt in range(1, service.ID_KEY_MAX_FAILURES + 1):
         response = redeem(client, "AAAA-BBBB-CCCC")
         assert response.status_code == 400
-    assert says(response, service.KEY_VOID)
+    assert says(response, REFUSALS[service.KEY_VOID])
     row = key_row(ana)
     assert row.failures == service.ID_KEY_MAX_FAILURES and row.used_at is not None
     right = redeem(client, key)
-    assert right.status_code == 400 and says(right, service.NO_KEY)
+    assert right.status_code == 400 and says(right, REFUSALS[service.NO_KEY])
     assert fresh(ana).trust_level == "low" and evidence(ana) == []
     reasons = [e.details["reason"] for e in audits("id_key_failed", ana.id)]
     assert reasons == ["wrong"] * (service.ID_KEY_MAX_FAILURES - 1) + ["void", "no_key"]
@@ -723,7 +724,7 @@ def test_an_expired_id_key_is_refused(client, ana, ana_en, branch_officer):
     row.expires_at = utcnow() - timedelta(minutes=1)
     db.session.commit()
     response = redeem(client, key)
-    assert response.status_code == 400 and says(response, service.NO_KEY)
+    assert response.status_code == 400 and says(response, REFUSALS[service.NO_KEY])
     assert fresh(ana).trust_level == "low"
 
 
@@ -733,11 +734,11 @@ def test_a_key_of_another_account_does_not_work(app, client, ana, ana_en, bor,
     other = app.test_client()
     log_in(other, "bor@example.si")
     response = redeem(other, key)
-    assert response.status_code == 400 and says(response, service.NO_KEY)
+    assert response.status_code == 400 and says(response, REFUSALS[service.NO_KEY])
     assert fresh(bor).trust_level == "low"
     issue(branch_officer, bor, tax=TAX_3, given="Bor", family="Kralj")
     response = redeem(other, key)
-    assert response.status_code == 400 and says(response, service.WRONG_KEY)
+    assert response.status_code == 400 and says(response, REFUSALS[service.WRONG_KEY])
     assert fresh(bor).trust_level == "low"
     # Ana's key is untouched by Bor's attempts.
     assert key_row(ana).failures == 0
@@ -763,7 +764,7 @@ def test_no_id_key_for_another_person(app, ana_verified, branch_officer):
     # Ana's account was verified as TAX: the officer cannot record someone else.
     with app.test_request_context(), pytest.raises(service.TrustError) as refused:
         issue(branch_officer, ana_verified, tax=TAX_3)
-    assert refused.value.message is service.OTHER_PERSON
+    assert refused.value.code == service.OTHER_PERSON
     assert key_row(ana_verified) is None and audits("id_key_issued") == []
 
 
@@ -773,7 +774,7 @@ def test_an_id_key_for_another_person_is_refused_when_redeemed(client, ana, ana_
     key = issue(branch_officer, ana, tax=TAX_3)
     assert post_certificate(client, pki.person("Ana", "Novak", TAX)).status_code == 302
     response = redeem(client, key)
-    assert response.status_code == 400 and says(response, service.OTHER_PERSON)
+    assert response.status_code == 400 and says(response, REFUSALS[service.OTHER_PERSON])
     user = fresh(ana)
     assert user.trust_level == "substantial" and user.tax_number == TAX
     assert [e.method for e in evidence(user)] == ["certificate"]
@@ -792,7 +793,7 @@ def test_redeeming_needs_a_login_and_csrf(client, ana, branch_officer):
 
 def test_no_key_at_all(client, ana, ana_en):
     response = redeem(client, "ABCD-EFGH-JKLM")
-    assert response.status_code == 400 and says(response, service.NO_KEY)
+    assert response.status_code == 400 and says(response, REFUSALS[service.NO_KEY])
     [failed] = audits("id_key_failed", ana.id)
     assert failed.details["reason"] == "no_key"
 
@@ -866,7 +867,7 @@ def test_another_spelling_of_a_taken_tax_number_is_still_taken(
         client, ana_verified, bor, gateway, typed):
     log_in(client, "bor@example.si")
     response = post_card(client, given_name="Bor", family_name="Kralj", tax_number=typed)
-    assert response.status_code == 400 and says(response, service.TAKEN)
+    assert response.status_code == 400 and says(response, REFUSALS[service.TAKEN])
     assert fresh(bor).trust_level == "low" and fresh(bor).tax_number is None
 
 
@@ -885,7 +886,7 @@ def test_an_officer_records_the_tax_number_in_one_spelling(desk, ana):
 def test_an_officer_cannot_raise_a_second_account_in_their_own_name(desk, officer, make_user):
     own = make_user(email="zasebno@example.si")
     response = issue_at_desk(desk, own, given_name="Maja", family_name="Zupan")
-    assert response.status_code == 400 and says(response, service.OWN_ACCOUNT)
+    assert response.status_code == 400 and says(response, REFUSALS[service.OWN_ACCOUNT])
     assert key_row(own) is None
     assert audits("officer_refused", own.id)[0].details["reason"] == "evidence"
 
@@ -895,7 +896,7 @@ def test_a_key_of_an_officer_who_is_no_longer_one_does_not_work(client, ana, ana
     key = issue(branch_officer, ana)
     branch_officer.is_officer = False  # e.g. the account was changed directly
     db.session.commit()
-    assert says(redeem(client, key), service.NO_KEY)
+    assert says(redeem(client, key), REFUSALS[service.NO_KEY])
     assert fresh(ana).trust_level == "low"
 
 

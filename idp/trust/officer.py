@@ -15,24 +15,25 @@ from ..authn.current import require_login
 from ..extensions import db
 from ..forms import CsrfForm
 from .forms import BranchForm, FindPersonForm
+from .messages import REFUSALS
 from ..levels import RANK, SUBSTANTIAL
 from .service import (NOT_HIGHER, OTHER_PERSON, TAKEN, TrustError, evidence_of, issue_id_key,
                       officer_problem, waiting_id_key)
 
 # The service's refusals speak to the account's owner ("ask at a branch"); the
 # officer is the branch and reads what to do instead.
-OFFICER_WORDS = [
-    (TAKEN, _l("This person already has another account with a verified identity, and one "
-               "person may have only one. Do not issue a key for this account.")),
-    (NOT_HIGHER, _l("This account is at the high level already: it needs no ID key.")),
-    (OTHER_PERSON, _l("This account was verified for a different person. Check the document "
-                      "and the account again.")),
-]
+OFFICER_WORDS = {
+    TAKEN: _l("This person already has another account with a verified identity, and one "
+              "person may have only one. Do not issue a key for this account."),
+    NOT_HIGHER: _l("This account is at the high level already: it needs no ID key."),
+    OTHER_PERSON: _l("This account was verified for a different person. Check the document "
+                     "and the account again."),
+}
 
 
-def for_officer(message):
-    """``message`` in the officer's words where the person's would mislead."""
-    return next((words for said, words in OFFICER_WORDS if said is message), message)
+def for_officer(code):
+    """The service's refusal in the officer's words where the person's would mislead."""
+    return OFFICER_WORDS.get(code) or REFUSALS[code]
 
 bp = Blueprint("officer", __name__, url_prefix="/officer")
 SUB = re.compile(r"[0-9a-f-]{36}")
@@ -96,6 +97,7 @@ def person(sub):
     login = require_officer()
     person = _person(sub)
     refusal = officer_problem(login.user, person)
+    refusal = refusal and for_officer(refusal)
     form = BranchForm(data={"given_name": person.given_name, "family_name": person.family_name,
                             "birthdate": person.birthdate, "tax_number": person.tax_number}
                       if request.method == "GET" else None)
@@ -111,7 +113,7 @@ def person(sub):
         except TrustError as error:
             audit.record("officer_refused", user_id=person.id, actor=_actor(login),
                          ip=request.remote_addr, reason="evidence")
-            form.tax_number.errors = [for_officer(error.message)]
+            form.tax_number.errors = [for_officer(error.code)]
             status = 400
         else:
             response = make_response(render_template("officer_key.html", person=person,

@@ -23,16 +23,19 @@ from ..levels import HIGH, RANK
 from ..names import names_match
 from .models import IdentityEvidence, IdKey
 
-TAKEN = _l("This person already has an account with a verified identity. One person can "
-           "have only one verified account: use that one, or ask at a branch.")
-OTHER_PERSON = _l("This account was verified for a different person.")
-NOT_HIGHER = _l("Your trust level is already this high.")
+# Why evidence may not raise an account (``TrustError.code``); the pages say
+# it in their own words (``trust/messages.py``).
+TAKEN, OTHER_PERSON, NOT_HIGHER = "taken", "other_person", "not_higher"
+NOT_OFFICER, OWN_ACCOUNT = "not_officer", "own_account"
+WRONG_KEY, NO_KEY, KEY_VOID = "wrong_key", "no_key", "key_void"
 
 
 class TrustError(ValueError):
-    def __init__(self, message):
-        super().__init__(message)  # a lazy string: rendered in the page's language
-        self.message = message
+    """The service's refusal, as one of the codes above."""
+
+    def __init__(self, code):
+        super().__init__(code)
+        self.code = code
 
 
 @dataclass(frozen=True)
@@ -161,13 +164,6 @@ ID_KEY_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I
 ID_KEY_LENGTH = 12  # 60 bits, in three groups of four
 ID_KEY_MAX_FAILURES = 5
 
-WRONG_KEY = _l("This ID key is not right. Check it and try again.")
-NO_KEY = _l("There is no valid ID key for your account. ID keys are issued at a branch "
-            "and are valid for a short time only.")
-KEY_VOID = _l("Too many wrong ID keys: this one is no longer valid. Ask at a branch for a "
-              "new one.")
-
-
 def normalise_id_key(text):
     return "".join(ch for ch in (text or "").upper() if ch.isalnum())
 
@@ -180,15 +176,11 @@ def format_id_key(key):
     return "-".join(key[i:i + 4] for i in range(0, len(key), 4))
 
 
-OWN_ACCOUNT = _l("You cannot raise the trust level of your own account. Another officer "
-                 "must verify you.")
-
-
 def officer_problem(officer, user, person=None):
     """Why ``officer`` may not raise ``user``'s account (for ``person``), or
     None. Not their own account, nor one in their own name."""
     if not officer.is_officer:
-        return _l("Only branch officers may do this.")
+        return NOT_OFFICER
     if officer.id == user.id:
         return OWN_ACCOUNT
     if person is not None and (

@@ -19,6 +19,7 @@ from ..problems import validate_all
 from . import cards
 from ..levels import HIGH, RANK, SUBSTANTIAL
 from .forms import CardForm, CertificateForm, IdKeyForm
+from .messages import REFUSALS
 from ..names import names_differ
 from .service import (EVIDENCE_METHODS, LEVEL_NAMES, Person, TrustError, evidence_of,
                       raise_trust_level, redeem_id_key)
@@ -80,7 +81,7 @@ def id_key():
         try:
             redeem_id_key(login.user, form.id_key.data, ip=request.remote_addr)
         except TrustError as error:
-            form.id_key.errors = [error.message]
+            form.id_key.errors = [REFUSALS[error.code]]
         else:
             # An ID key is proof of the person: adding a passkey right after
             # needs no further confirmation.
@@ -141,7 +142,7 @@ def _card_outcome(user, person, check):
                           {"gateway": check.gateway, "reference": check.reference,
                            "last4": check.last4}, ip=request.remote_addr)
     except TrustError as error:
-        return error.message
+        return REFUSALS[error.code]
     return None
 
 
@@ -170,7 +171,7 @@ def certificate():
                                    "fingerprint": identity.fingerprint},
                                   ip=request.remote_addr)
             except TrustError as error:
-                problem = error.message
+                problem = REFUSALS[error.code]
             else:
                 return _done(iid, interaction, SUBSTANTIAL)
         status = 400

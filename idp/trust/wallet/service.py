@@ -13,6 +13,7 @@ from ... import audit
 from ...extensions import db, store
 from ...levels import HIGH, SUBSTANTIAL
 from ...names import names_differ, names_match
+from ..messages import REFUSALS
 from ..models import IdentityEvidence
 from ..service import (OTHER_PERSON, TAKEN, Person, TrustError,
                        normalise_tax_number, raise_trust_level, valid_tax_number)
@@ -50,7 +51,7 @@ REFUSED = {
     "names": NAMES_DIFFER,
     "taken": _l("This data belongs to someone who already has an account. One person can "
                 "have only one verified account: use that one, or ask at a branch."),
-    "other_person": OTHER_PERSON,
+    "other_person": REFUSALS[OTHER_PERSON],
     "cross_device_low": CROSS_DEVICE_LOW,
     "not_higher": _l("Your trust level is already high."),
 }
@@ -202,8 +203,7 @@ def _raise(app, user, pid, tx, ip):
         raise_trust_level(user, HIGH, person, METHOD, pid.evidence(tx["flow"]), ip=ip)
     except TrustError as error:
         db.session.rollback()
-        return ("taken" if error.message is TAKEN else
-                "other_person" if error.message is OTHER_PERSON else "not_higher")
+        return error.code if error.code in (TAKEN, OTHER_PERSON) else "not_higher"
     return None
 
 
