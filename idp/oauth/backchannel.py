@@ -27,6 +27,7 @@ from sqlalchemy.exc import IntegrityError
 
 from .. import audit
 from ..extensions import db, store
+from ..store import RedisStore
 from .models import OAuthClient, RefreshToken
 
 log = logging.getLogger(__name__)
@@ -309,8 +310,6 @@ def _post(uri, token, timeout):
 
 def init_app(app):
     """The dispatcher of logout tokens: a Redis queue when Redis is configured."""
-    from ..store import RedisStore
-
     shared = app.extensions.get("idp_store")
     app.extensions["idp_backchannel"] = (RedisDispatcher(app, shared)
                                          if isinstance(shared, RedisStore)
