@@ -93,9 +93,13 @@ class ConstantDocuments:
 
     def jwks(self):
         # The ring asks the database whether it changed at most every
-        # IDP_CACHE_SECONDS, and hands back the same string until it did.
-        with self.app.app_context():
-            source = self.app.extensions["idp_keys"].jwks_json()
+        # IDP_CACHE_SECONDS, and hands back the same string until it did; only
+        # that check needs an app context.
+        ring = self.app.extensions["idp_keys"]
+        source = ring.jwks_json_if_fresh()
+        if source is None:
+            with self.app.app_context():
+                source = ring.jwks_json()
         if source is not self._jwks_source:
             self._jwks = Document(source.encode(), JWKS_MAX_AGE)
             self._jwks_source = source

@@ -293,3 +293,12 @@ class KeyRing:
     def jwks_json(self):
         self.refresh()
         return self._jwks_json
+
+    def jwks_json_if_fresh(self):
+        """The JWKS as last built, or None when the ring is due a check (which
+        needs an app context: call ``jwks_json`` then). For callers that answer
+        without one (``idp/oauth/documents.py``)."""
+        if (self._keyset is None or time.monotonic() - self._checked >= self.check_every
+                or time.time() >= self._stale_at):
+            return None
+        return self._jwks_json
