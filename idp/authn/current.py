@@ -10,9 +10,8 @@ from urllib.parse import urlsplit
 
 from flask import abort, g, redirect, request, session, url_for
 
-from ..oauth.backchannel import carry_over
-from ..oauth.tokens import adopt_session_tokens
-from .sessions import end_session, load_session, renew_session_secret, start_session
+from .sessions import (continue_session, end_session, load_session, renew_session_secret,
+                       start_session)
 
 
 def current_login():
@@ -75,8 +74,7 @@ def establish_login(user, amr, strength):
     started = start_session(user, amr, strength, ip=request.remote_addr,
                             user_agent=request.user_agent.string)
     if previous is not None and previous.user_id == user.id:
-        carry_over(previous.public_id, started.public_id)  # its clients hear of the logout
-        adopt_session_tokens(previous.public_id, started.public_id)  # and its tokens end
+        continue_session(previous, started)  # its tokens and clients go on with the new one
     session["sid"] = started.id
     request.environ["idp.login"] = started
     return started

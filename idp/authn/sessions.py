@@ -6,6 +6,7 @@ a password reset can end them, and every process sees the same answer."""
 import secrets
 from datetime import datetime, timedelta
 
+from blinker import Namespace
 from flask import current_app
 from sqlalchemy import JSON, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -13,10 +14,24 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from .. import audit
 from ..accounts.models import User
 from ..extensions import db
-from ..oauth.backchannel import session_ended
-from ..oauth.tokens import revoke_session_tokens, revoke_user_tokens
 from ..ops import metrics
 from ..timeutil import utcnow
+
+# What else lives and dies with a login session: the tokens issued in it, and
+# the clients told of its end. oauth handles these (oauth/session_events.py,
+# connected when the app's server is built), so authn imports nothing of oauth.
+_events = Namespace()
+tokens_end = _events.signal("login-session-tokens-end")  # sid; before the commit
+logged_out = _events.signal("login-session-logged-out")  # sid, user_id, sub; after it
+user_tokens_end = _events.signal("user-tokens-end")  # user_id
+continued = _events.signal("login-session-continued")  # old sid, new_sid
+
+
+def _send(signal, sender, **data):
+    # Never end a session while its tokens live on for want of a listener.
+    if not signal.receivers:
+        raise RuntimeError(f"nothing handles {signal.name}: build the app first")
+    signal.send(sender, **data)
 
 
 class LoginSession(db.Model):
@@ -96,11 +111,11 @@ def end_session(login, reason, ip=None, revoke_tokens=True):
     if login.ended_at is None:
         login.ended_at = utcnow()
         if revoke_tokens:
-            revoke_session_tokens(login.public_id)
+            _send(tokens_end, login.public_id)
         audit.record("logout", user_id=login.user_id, ip=ip, commit=False, reason=reason)
         db.session.commit()
         if revoke_tokens:  # the person is logged out: tell the clients of the session
-            session_ended(login.public_id, login.user_id, login.user.sub)
+            _send(logged_out, login.public_id, user_id=login.user_id, sub=login.user.sub)
 
 
 def end_user_sessions(user_id, reason, ip=None):
@@ -112,5 +127,12 @@ def end_user_sessions(user_id, reason, ip=None):
     ).scalars().all()
     for login in live:
         end_session(login, reason, ip=ip)
-    revoke_user_tokens(user_id)
+    _send(user_tokens_end, user_id)
     return len(live)
+
+
+def continue_session(previous, started):
+    """The same person logged in again on this browser: what the earlier
+    session issued now lives and ends with the new one (its tokens, and the
+    clients told when it ends)."""
+    _send(continued, previous.public_id, new_sid=started.public_id)

@@ -24,7 +24,7 @@ from werkzeug.datastructures import CombinedMultiDict, ImmutableMultiDict, Multi
 from ..authn.current import log_out_current
 from ..timeutil import epoch
 from . import backchannel, grants, lookups, registration
-from . import client_auth, dpop, par, resources
+from . import client_auth, dpop, par, resources, session_events
 from .claims import SCOPES_SUPPORTED, user_claims
 from .lookups import query_client, query_user
 from .tokens import (AccessToken, query_access_token, query_refresh_token, revoke_access_token,
@@ -246,6 +246,7 @@ def init_app(app):
     app.config["OAUTH2_REFRESH_TOKEN_GENERATOR"] = new_token
     lookups.init_app(app)
     backchannel.init_app(app)
+    session_events.connect()  # tokens and back-channel logout follow login sessions
     app.config["OAUTH2_SCOPES_SUPPORTED"] = SCOPES_SUPPORTED
     server = AuthorizationServer()
     server.init_app(app, query_client=query_client, save_token=save_token)
