@@ -328,11 +328,13 @@ def command_of(pid):
 
 
 def memory_of(pid):
-    """Resident memory of a server's processes; the workers are those with no child."""
+    """Resident memory of a server's processes; the workers are those with no child
+    (multiprocessing's resource tracker aside)."""
     pids = descendants(pid)
     parents = set(_parents().get(p) for p in pids)
     rows = [{"pid": p, "rss_mb": rss_mb(p), "command": command_of(p)} for p in pids]
-    workers = [r["rss_mb"] for r in rows if r["pid"] not in parents and r["rss_mb"]]
+    workers = [r["rss_mb"] for r in rows if r["pid"] not in parents and r["rss_mb"]
+               and "resource_tracker" not in r["command"]]
     return {"processes": rows, "worker_rss_mb": workers,
             "total_rss_mb": round(sum(r["rss_mb"] or 0 for r in rows), 1)}
 
