@@ -4,19 +4,17 @@
 
 import time
 
-from flask import (Blueprint, current_app, flash, make_response, redirect, render_template,
-                   request, session, url_for)
+from flask import (Blueprint, flash, make_response, redirect, render_template, request,
+                   session, url_for)
 from ..i18n import lazy_gettext as _l
 
 from .. import account_changes as changes
 from ..accounts.service import AccountError, find_by_email, normalise_email, normalise_phone
 from ..authn.factors import require_recent_auth
 from ..authn.current import current_login, log_out_current
-from ..flows import codes
-from ..flows.common import (CODE_MESSAGES, PASSWORD_CHECK, PASSWORD_RULE, flow_expired,
-                            mask_email, mask_phone, resend_refusal, send_code, send_code_limited,
-                            undelivered_message)
-from ..flows.forms import EmailCodeForm, SmsCodeForm
+from ..flows.code_step import CodeStep, discard_flow
+from ..flows.common import (PASSWORD_CHECK, PASSWORD_RULE, flow_expired, mask_email, mask_phone,
+                            send_code, send_code_limited)
 from ..forms import CsrfForm
 from ..flows.state import begin_flow, end_flow, load_flow, save_flow
 from ..problems import validate_all
@@ -28,6 +26,13 @@ bp = Blueprint("account", __name__)
 KIND = "change"
 # What each confirmation flow changes: the channel its code goes by, and where.
 CHANNELS = {"email": "email", "phone": "sms", "delete": "email"}
+CODE_STEPS = {
+    field: CodeStep(CHANNELS[field], "account.confirm", title, 2, 2,
+                    "account.resend", "account.cancel")
+    for field, title in (("email", _l("Change the e-mail address")),
+                         ("phone", _l("Change the mobile number")),
+                         ("delete", _l("Delete the account")))
+}
 TAKEN = _l("Another account uses this address. Nothing was changed.")
 CONTACT_MESSAGES = {
     "email": {"invalid": _l("Enter an e-mail address like name@example.si."),
@@ -163,17 +168,14 @@ def confirm(fid):
     flow, login = _own_flow(fid)
     if flow is None:
         return flow_expired(url_for("dashboard.home"))
-    field, channel = flow.data["field"], CHANNELS[flow.data["field"]]
-    form = EmailCodeForm() if channel == "email" else SmsCodeForm()
-    if form.validate_on_submit():
-        check = codes.check_code(flow, channel, form.code.data, consume=False)
-        if check.ok:
-            response = _apply(field, flow.data["value"], login)
-            codes.consume_code(flow, channel)
-            end_flow(flow)
-            return response
-        form.code.errors = [CODE_MESSAGES[check.status]]
-    return _code_page(flow, form), 400 if form.errors else 200
+    field = flow.data["field"]
+
+    def confirmed(flow):
+        response = _apply(field, flow.data["value"], login)
+        end_flow(flow)
+        return response
+
+    return CODE_STEPS[field].confirm(flow, flow.data["value"], confirmed)
 
 
 def _apply(field, value, login):
@@ -198,45 +200,20 @@ def _apply(field, value, login):
     return redirect(url_for("dashboard.home"))
 
 
-def _code_page(flow, form, refusal=None):
-    field, channel = flow.data["field"], CHANNELS[flow.data["field"]]
-    value = flow.data["value"]
-    titles = {"email": _l("Change the e-mail address"), "phone": _l("Change the mobile number"),
-              "delete": _l("Delete the account")}
-    return render_template(
-        "code_step.html", form=form, flow=flow, channel=channel,
-        target=mask_email(value) if channel == "email" else mask_phone(value),
-        title=titles[field], step=2, steps=2, refusal=refusal,
-        undelivered=undelivered_message(flow, channel),
-        minutes=current_app.config["CONFIRMATION_CODE_TTL"] // 60,
-        action=url_for("account.confirm", fid=flow.id),
-        resend=url_for("account.resend", fid=flow.id),
-        cancel=url_for("account.cancel", fid=flow.id), cancel_label=_l("Cancel"))
-
-
 @bp.post("/account/confirm/<fid>/resend")
 @require_recent_auth
 def resend(fid):
     flow, _ = _own_flow(fid)
     if flow is None:
         return flow_expired(url_for("dashboard.home"))
-    if not CsrfForm().validate_on_submit():
-        return redirect(url_for("account.confirm", fid=fid))
-    channel = CHANNELS[flow.data["field"]]
-    refusal = resend_refusal(flow, channel, flow.data["value"])
-    if refusal is not None:
-        form = EmailCodeForm() if channel == "email" else SmsCodeForm()
-        return _code_page(flow, form, refusal), 429
-    send_code(flow, channel, flow.data["value"], kind=_message(flow), **_context(flow))
-    save_flow(flow)
-    return redirect(url_for("account.confirm", fid=fid, sent=1))
+    step = CODE_STEPS[flow.data["field"]]
+    return step.resend(flow, flow.data["value"], lambda flow: send_code(
+        flow, step.channel, flow.data["value"], kind=_message(flow), **_context(flow)))
 
 
 @bp.post("/account/confirm/<fid>/cancel")
 def cancel(fid):
     flow, _ = _own_flow(fid)
     if flow is not None and CsrfForm().validate_on_submit():
-        for channel in ("email", "sms"):
-            codes.discard_code(flow, channel)
-        end_flow(flow)
+        discard_flow(flow)
     return redirect(url_for("dashboard.home"))

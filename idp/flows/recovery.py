@@ -6,7 +6,7 @@ by e-mail. No answer tells whether an e-mail address is registered."""
 
 import hashlib
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import format_datetime
 from ..i18n import lazy_gettext as _l
 
@@ -19,12 +19,10 @@ from ..extensions import db
 from ..interactions import load_interaction
 from ..problems import validate_all
 from ..timeutil import utcnow
-from . import codes
-from .common import (CODE_MESSAGES, PASSWORD_CHECK, PASSWORD_RULE, flow_at, flow_expired,
-                     mask_phone, resend_refusal, send_code, send_code_limited,
-                     undelivered_message)
+from .code_step import CodeStep, discard_flow
+from .common import PASSWORD_CHECK, PASSWORD_RULE, flow_at, flow_expired, send_code_limited
 from ..forms import CsrfForm
-from .forms import NewPasswordForm, PukAcknowledgementForm, PukForm, SmsCodeForm
+from .forms import NewPasswordForm, PukAcknowledgementForm, PukForm
 from .state import begin_flow, end_flow, load_flow, save_flow
 
 bp = Blueprint("recover", __name__)
@@ -32,6 +30,8 @@ bp = Blueprint("recover", __name__)
 KIND = "recover"
 TRANSITIONS = {"sms": {"password"}, "password": {"puk"}}
 STEP_VIEWS = {"sms": "recover.sms", "password": "recover.password", "puk": "recover.puk"}
+CODE_STEP = CodeStep("sms", "recover.sms", _l("Password recovery"), 2, 4,
+                     "recover.resend", "recover.cancel")
 
 WRONG_PUK = _l("The e-mail address or PUK is not correct.")
 LOCKED = _l("Too many wrong PUKs: password recovery with the PUK is locked for a while. "
@@ -101,25 +101,13 @@ def sms(fid):
     flow, user, response = _flow_at(fid, "sms")
     if response is not None:
         return response
-    form = SmsCodeForm()
-    if form.validate_on_submit():
-        check = codes.check_code(flow, "sms", form.code.data)
-        if check.ok:
-            flow.advance("password", TRANSITIONS)
-            save_flow(flow)
-            return redirect(url_for("recover.password", fid=fid))
-        form.code.errors = [CODE_MESSAGES[check.status]]
-    return _code_page(flow, user, form), 400 if form.errors else 200
 
+    def confirmed(flow):
+        flow.advance("password", TRANSITIONS)
+        save_flow(flow)
+        return redirect(url_for("recover.password", fid=fid))
 
-def _code_page(flow, user, form, refusal=None):
-    return render_template(
-        "code_step.html", form=form, flow=flow, channel="sms", target=mask_phone(user.phone),
-        title=_l("Password recovery"), step=2, steps=4, refusal=refusal,
-        undelivered=undelivered_message(flow, "sms"),
-        minutes=current_app.config["CONFIRMATION_CODE_TTL"] // 60,
-        action=url_for("recover.sms", fid=flow.id), resend=url_for("recover.resend", fid=flow.id),
-        cancel=url_for("recover.cancel", fid=flow.id), cancel_label=_l("Cancel"))
+    return CODE_STEP.confirm(flow, user.phone, confirmed)
 
 
 @bp.post("/recover/<fid>/resend")
@@ -127,14 +115,7 @@ def resend(fid):
     flow, user, response = _flow_at(fid, "sms")
     if response is not None:
         return response
-    if not CsrfForm().validate_on_submit():
-        return redirect(url_for("recover.sms", fid=fid))
-    refusal = resend_refusal(flow, "sms", user.phone)
-    if refusal is not None:
-        return _code_page(flow, user, SmsCodeForm(), refusal), 429
-    send_code(flow, "sms", user.phone)
-    save_flow(flow)
-    return redirect(url_for("recover.sms", fid=fid, sent=1))
+    return CODE_STEP.resend(flow, user.phone)
 
 
 @bp.route("/recover/<fid>/password", methods=["GET", "POST"])
@@ -189,8 +170,7 @@ def cancel(fid):
         return flow_expired(url_for("recover.start"))
     if flow.step == "puk" or not CsrfForm().validate_on_submit():
         return redirect(url_for(STEP_VIEWS[flow.step], fid=fid))
-    codes.discard_code(flow, "sms")
-    end_flow(flow)
+    discard_flow(flow)
     if flow.iid:
         return redirect(url_for("authn.login", interaction=flow.iid))
     return redirect(url_for("authn.login"))

@@ -17,18 +17,18 @@ from ..accounts.service import (AccountError, discard_new_account, find_by_email
 from ..accounts.models import User
 from ..authn import PASSWORD_AMR, SMS_AMR
 from ..authn.current import continue_to_rp, current_login, establish_login
+from ..authn.methods import METHODS, combine
+from ..authn.methods.password import PasswordMethod
 from ..extensions import db
 from ..interactions import attach_login, deny_interaction, load_interaction
 from ..problems import validate_all
-from ..levels import SUBSTANTIAL
 from ..web import issuer_url
 from . import codes
-from .common import (CODE_MESSAGES, PASSWORD_CHECK, PASSWORD_RULE, TOO_MANY_SENDS, flow_at,
-                     flow_expired, mask_email, mask_phone, resend_refusal, send_code,
-                     send_code_limited, undelivered_message)
+from .code_step import CodeStep, discard_flow
+from .common import (PASSWORD_CHECK, PASSWORD_RULE, TOO_MANY_SENDS, flow_at, flow_expired,
+                     send_code, send_code_limited)
 from ..forms import CsrfForm
-from .forms import (ChoiceForm, DetailsForm, EmailCodeForm, PukAcknowledgementForm,
-                    SmsCodeForm)
+from .forms import ChoiceForm, DetailsForm, PukAcknowledgementForm
 from .state import begin_flow, end_flow, load_flow, save_flow
 
 bp = Blueprint("register", __name__)
@@ -38,6 +38,14 @@ KIND = "register"
 TRANSITIONS = {"email": {"phone"}, "phone": {"puk"}, "puk": {"choose"}}
 STEP_VIEWS = {"email": "register.email", "phone": "register.phone",
               "puk": "register.puk", "choose": "register.choose"}
+# The two code steps, and where each one's code goes.
+CODE_STEPS = {
+    "email": CodeStep("email", "register.email", _l("Registration"), 2, 5,
+                      "register.resend", "register.cancel", _l("Cancel registration")),
+    "phone": CodeStep("sms", "register.phone", _l("Registration"), 3, 5,
+                      "register.resend", "register.cancel", _l("Cancel registration")),
+}
+TARGETS = {"email": "email", "phone": "phone"}
 
 PHONE_MESSAGES = {
     "phone": _l("Enter a mobile phone number, such as 041 123 123 or +386 41 123 123."),
@@ -133,34 +141,13 @@ def _send_email_code(flow, existing=None):
     return send_code(flow, "email", flow.data["email"])
 
 
-def _code_step(fid, step, channel, form_class, on_success):
+def _code_step(fid, step, on_success):
     flow, response = _flow_at(fid, step)
     if response is not None:
         return response
-    form = form_class()
-    if form.validate_on_submit():
-        # Spent only once its step is done: an outage there costs no code.
-        check = codes.check_code(flow, channel, form.code.data, consume=False)
-        if check.ok and not (channel == "email" and flow.data["existing"]):
-            response = on_success(flow)
-            codes.consume_code(flow, channel)
-            return response
-        verdict = check.status if not check.ok else codes.WRONG
-        form.code.errors = [CODE_MESSAGES[verdict]]
-    return _code_page(flow, channel, form), 400 if form.errors else 200
-
-
-def _code_page(flow, channel, form, refusal=None):
-    email_step = channel == "email"
-    return render_template(
-        "code_step.html", form=form, flow=flow, channel=channel,
-        target=mask_email(flow.data["email"]) if email_step else mask_phone(flow.data["phone"]),
-        title=_l("Registration"), step=2 if email_step else 3, steps=5, refusal=refusal,
-        undelivered=undelivered_message(flow, channel),
-        minutes=current_app.config["CONFIRMATION_CODE_TTL"] // 60,
-        action=url_for(STEP_VIEWS[flow.step], fid=flow.id),
-        resend=url_for("register.resend", fid=flow.id),
-        cancel=url_for("register.cancel", fid=flow.id), cancel_label=_l("Cancel registration"))
+    # An address that is already registered got a notice, not a code.
+    accept = not (step == "email" and flow.data["existing"])
+    return CODE_STEPS[step].confirm(flow, flow.data[TARGETS[step]], on_success, accept=accept)
 
 
 @bp.route("/register/<fid>/email", methods=["GET", "POST"])
@@ -171,7 +158,7 @@ def email(fid):
         save_flow(flow)
         return redirect(url_for("register.phone", fid=flow.id))
 
-    return _code_step(fid, "email", "email", EmailCodeForm, confirmed)
+    return _code_step(fid, "email", confirmed)
 
 
 @bp.route("/register/<fid>/phone", methods=["GET", "POST"])
@@ -192,7 +179,7 @@ def phone(fid):
         save_flow(flow)
         return redirect(url_for("register.puk", fid=flow.id))
 
-    return _code_step(fid, "phone", "sms", SmsCodeForm, confirmed)
+    return _code_step(fid, "phone", confirmed)
 
 
 @bp.post("/register/<fid>/resend")
@@ -200,21 +187,10 @@ def resend(fid):
     flow = load_flow(KIND, fid)
     if flow is None:
         return flow_expired(_start_url())
-    form = CsrfForm()
-    if flow.step not in ("email", "phone") or not form.validate_on_submit():
+    if flow.step not in CODE_STEPS:
         return redirect(url_for(STEP_VIEWS[flow.step], fid=fid))
-    channel, target = (("email", flow.data["email"]) if flow.step == "email"
-                       else ("sms", flow.data["phone"]))
-    refusal = resend_refusal(flow, channel, target)
-    if refusal is not None:
-        form = EmailCodeForm() if channel == "email" else SmsCodeForm()
-        return _code_page(flow, channel, form, refusal), 429
-    if channel == "email":
-        _send_email_code(flow)
-    else:
-        send_code(flow, "sms", target)
-    save_flow(flow)
-    return redirect(url_for(STEP_VIEWS[flow.step], fid=fid, sent=1))
+    send = _send_email_code if flow.step == "email" else None
+    return CODE_STEPS[flow.step].resend(flow, flow.data[TARGETS[flow.step]], send)
 
 
 @bp.route("/register/<fid>/puk", methods=["GET", "POST"])
@@ -228,8 +204,11 @@ def puk(fid):
         if user is None:
             end_flow(flow)
             return flow_expired(_start_url(flow))
-        # The person chose the password and proved the phone with an SMS code.
-        establish_login(user, [PASSWORD_AMR, SMS_AMR], SUBSTANTIAL)
+        # The person chose the password and proved the phone with an SMS code:
+        # its strength by the rule of every login. The amr stays what was done
+        # (a password chosen and a phone confirmed, not a two-factor login).
+        _, strength = combine([PasswordMethod.proof(), METHODS["sms"].proof()])
+        establish_login(user, [PASSWORD_AMR, SMS_AMR], strength)
         flow.data["puk"] = None  # shown until stored, then gone
         flow.advance("choose", TRANSITIONS)
         save_flow(flow)
@@ -273,9 +252,7 @@ def cancel(fid):
         return redirect(url_for(STEP_VIEWS[flow.step], fid=fid))
     if flow.step == "puk":  # created a moment ago and never used: no half-made account
         discard_new_account(flow.data["user_id"], ip=request.remote_addr)
-    for channel in ("email", "sms"):
-        codes.discard_code(flow, channel)
-    end_flow(flow)
+    discard_flow(flow)
     return _cancelled(flow.iid)
 
 
