@@ -23,7 +23,7 @@ from ..forms import CsrfForm
 from ..flows.state import begin_flow, end_flow, load_flow, save_flow
 from ..interactions import attach_login, load_interaction
 from ..levels import RANK, SUBSTANTIAL
-from .methods import (METHODS, Proof, answer_field, combine, mark_used, second_factor_kinds,
+from .methods import (METHODS, Proof, combine, mark_used, second_factor_kinds,
                       session_proof, step_up_kinds)
 from .methods.password import LOCKED, PasswordMethod
 from .sessions import step_up_session
@@ -37,11 +37,9 @@ LOGIN, ALONE, REAUTH, STEP_UP = "login", "alone", "reauth", "step_up"
 # Purposes that prove a factor for the session that is already logged in.
 SAME_SESSION = (REAUTH, STEP_UP)
 
+# A login by one method alone is named after the method (its ``alone_title``).
 TITLES = {LOGIN: _l("Confirm your login"), REAUTH: _l("Confirm it is you"),
-          STEP_UP: _l("A stronger confirmation is needed"),
-          # A login by one method alone is named after the method.
-          (ALONE, "passkey"): _l("Log in with a passkey"),
-          (ALONE, "certificate"): _l("Log in with a certificate")}
+          STEP_UP: _l("A stronger confirmation is needed")}
 TOO_WEAK = _l("This confirmation is not strong enough for the service. Choose another way.")
 
 
@@ -124,7 +122,7 @@ def verify(fid):
             outcome.error = TOO_WEAK
         elif outcome.ok:
             return _finish(flow, outcome, kind)
-        answer_field(form).errors = [outcome.error]
+        method.answer_field(form).errors = [outcome.error]
         status = 400
         owner = user or (db.session.get(User, outcome.user_id) if outcome.user_id else None)
         if outcome.failed and owner is not None:
@@ -138,7 +136,7 @@ def verify(fid):
     save_flow(flow)
     return render_template(
         "factor.html", flow=flow, form=form, kind=kind, method=method, notice=notice,
-        title=TITLES.get(flow.data["purpose"]) or TITLES[flow.data["purpose"], kind],
+        title=TITLES.get(flow.data["purpose"]) or method.alone_title,
         purpose=flow.data["purpose"], step_up=_step_up_reason(flow),
         others=[METHODS[k] for k in kinds if k != kind], user=user,
         cancel=_cancel_url(flow), **context), status

@@ -9,12 +9,11 @@ from wtforms.validators import DataRequired, Length
 from ..accounts.service import check_password, clear_login_failures
 from ..i18n import lazy_gettext as _l
 from ..interactions import attach_login, load_interaction
-from ..levels import LOW
-from . import PASSWORD_AMR
 from .current import establish_login, safe_next
 from .factors import start_second_factor
 from .methods.certificate import available
-from .methods.password import LOCKED
+from .methods import combine
+from .methods.password import LOCKED, PasswordMethod
 
 bp = Blueprint("authn", __name__)
 
@@ -55,7 +54,8 @@ def login():
             if second_step is not None:
                 return second_step
             clear_login_failures(result.user.email, result.user)
-            started = establish_login(result.user, [PASSWORD_AMR], LOW)
+            # The password alone: the same rule as every login (low).
+            started = establish_login(result.user, *combine([PasswordMethod.proof()]))
             if interaction:
                 attach_login(iid, interaction, started)
                 return redirect(url_for("oauth.resume", iid=iid))

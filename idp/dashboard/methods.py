@@ -14,7 +14,7 @@ from flask_wtf import FlaskForm
 from .. import account_changes as changes
 from ..accounts.service import AccountError, record_login_failure
 from ..authn.factors import require_recent_auth
-from ..authn.methods import METHODS, answer_field, certificate, methods_of
+from ..authn.methods import METHODS, enrolable, methods_of
 from ..authn.methods.models import LoginMethod
 from ..authn.current import continue_to_rp, current_login, log_out_current, require_login
 from ..extensions import db
@@ -27,12 +27,6 @@ from .forms import ConfirmForm, RenameForm
 bp = Blueprint("methods", __name__)
 
 KIND = "enrol"
-ENROLABLE = ("totp", "passkey", "sms", "certificate")
-
-ADDED = {"totp": _l("An authenticator app was added to your account."),
-         "passkey": _l("A passkey or security key was added to your account."),
-         "sms": _l("SMS one-time passwords were turned on for your account."),
-         "certificate": _l("A qualified digital certificate was added to your account.")}
 PASSWORD_REMOVED = _l("The password was removed from your account; you log in with a passkey.")
 LAST_WAY = _l("This is your last way to log in, so it cannot be removed. Add a passkey "
               "or keep the password.")
@@ -51,9 +45,8 @@ def index():
     rows = methods_of(user.id)
     return render_template(
         "methods.html", user=user, rows=rows, interaction=interaction, iid=iid,
-        labels={kind: METHODS[kind].label for kind in ENROLABLE},
-        sms_on=any(r.kind == "sms" for r in rows),
-        certificates_on=certificate.available(current_app),
+        labels={kind: method.label for kind, method in METHODS.items()},
+        offered=[m for m in enrolable() if m.offered(user, rows, current_app)],
         removable={r.id for r in rows if not changes.removal_problem(r, rows,
                                                                     bool(user.password_hash))},
         password_removable=bool(user.password_hash) and not changes.removal_problem(
@@ -62,9 +55,9 @@ def index():
 
 
 def enrolment_problem(kind, login, id_key_at, now):
-    """Why this login may not add a ``kind`` method, or None. An SMS method is
-    fine: its code goes to the verified phone."""
-    if kind == "sms":
+    """Why this login may not add a ``kind`` method, or None (some methods,
+    such as SMS to the verified phone, need no strong login)."""
+    if not METHODS[kind].needs_strong_login:
         return None
     return changes.verified_login_problem(login.user.trust_level, login.strength, id_key_at,
                                           now)
@@ -73,12 +66,13 @@ def enrolment_problem(kind, login, id_key_at, now):
 @bp.get("/methods/add/<kind>")
 @require_recent_auth
 def add(kind):
-    if kind not in ENROLABLE or (kind == "certificate" and not certificate.available(
-            current_app)):
+    method = METHODS.get(kind)
+    if method is None or method.enrol_rank is None or not method.available(current_app):
         abort(404)
     login = current_login()
-    if kind == "sms" and not (login.user.phone and login.user.phone_verified):
-        flash(_l("Add a confirmed mobile number first."), "warning")
+    refusal = method.enrol_refusal(login.user)
+    if refusal:
+        flash(refusal, "warning")
         return redirect(url_for("methods.index"))
     refusal = enrolment_problem(kind, login, session.get("id_key_at"), time.time())
     if refusal:
@@ -101,7 +95,7 @@ def enrol(fid):
     if enrolment_problem(method.kind, login, session.get("id_key_at"), time.time()):
         end_flow(flow)
         return redirect(url_for("methods.add", kind=method.kind, interaction=flow.iid))
-    form = getattr(method, "enrol_form_class", method.form_class)()
+    form = (method.enrol_form_class or method.form_class)()
     notice, status = None, 200
     if request.method == "POST" and "resend" in request.form and hasattr(method, "resend"):
         if CsrfForm().validate_on_submit():
@@ -112,7 +106,7 @@ def enrol(fid):
         if outcome.ok:
             try:
                 changes.add_method(user, outcome.method, ip=request.remote_addr,
-                                   what=ADDED[method.kind])
+                                   what=method.added)
             except AccountError:
                 outcome.error = _l("This key is registered already.")
             else:
@@ -120,7 +114,7 @@ def enrol(fid):
                 flash(_l("Added: %(name)s.", name=outcome.method.name), "success")
                 return redirect(url_for("methods.index", interaction=flow.iid))
         status = 400
-        answer_field(form).errors = [outcome.error]
+        method.answer_field(form).errors = [outcome.error]
         if outcome.failed and record_login_failure(user.email, user, ip=request.remote_addr,
                                                    reason="enrol_" + method.kind):
             end_flow(flow)

@@ -2,33 +2,46 @@
 re-authentication and enrolment flows never branch per method.
 
 A method knows its form, how to prepare a page (send an SMS code, make a
-WebAuthn challenge), how to verify what the person sent, and how to enrol.
-A verified factor is a ``Proof``; ``combine`` turns the proofs of one login
-into its RFC 8176 ``amr`` list and its authentication strength."""
+WebAuthn challenge), how to verify what the person sent, how to enrol, its
+place in the chooser, its messages and its template partials (see
+``base.Method``). A verified factor is a ``Proof``; ``combine`` turns the
+proofs of one login into its RFC 8176 ``amr`` list and its authentication
+strength."""
 
 from ...levels import RANK
-from .base import (AMR_FACTORS, KNOWLEDGE, POSSESSION, VERIFIED, Method, Outcome, Proof,
-                   advance_counter, answer_field, combine, mark_used, methods_of, session_proof)
+from .base import (AMR_FACTORS, KNOWLEDGE, METHODS, POSSESSION, VERIFIED, Method, Outcome,
+                   Proof, advance_counter, combine, mark_used, methods_of, register,
+                   session_proof, unregister)
 from .certificate import CertificateMethod
 from .passkey import PasskeyMethod
 from .password import PasswordMethod
 from .sms import SmsMethod
 from .totp import TotpMethod
 
-__all__ = ["AMR_FACTORS", "KNOWLEDGE", "METHODS", "POSSESSION", "SECOND_FACTORS", "VERIFIED",
-           "Method", "Outcome", "Proof", "advance_counter", "answer_field", "combine",
-           "mark_used", "methods_of", "second_factor_kinds", "session_proof", "step_up_kinds"]
+__all__ = ["AMR_FACTORS", "KNOWLEDGE", "METHODS", "POSSESSION", "VERIFIED", "Method",
+           "Outcome", "Proof", "advance_counter", "combine", "enrolable", "mark_used",
+           "methods_of", "register", "second_factor_kinds", "session_proof", "step_up_kinds",
+           "unregister"]
 
-METHODS = {}  # kind -> the Method that handles it
-# Second factors in the order the chooser lists them when none was used yet.
-SECOND_FACTORS = ("passkey", "certificate", "totp", "sms")
+
+def _second_factors():
+    """The kinds of second factor in the order the chooser lists them when
+    none was used yet."""
+    return [m.kind for m in sorted((m for m in METHODS.values() if m.chooser is not None),
+                                   key=lambda m: m.chooser)]
+
+
+def enrolable():
+    """The methods a person can add on the dashboard, in the order offered."""
+    return sorted((m for m in METHODS.values() if m.enrol_rank is not None),
+                  key=lambda m: m.enrol_rank)
 
 
 def second_factor_kinds(user_id):
     """The kinds of second factor this account has; the last used first."""
     rows = methods_of(user_id)
-    kinds = [k for k in SECOND_FACTORS if any(r.kind == k for r in rows)]
-    used = [r for r in rows if r.last_used_at is not None]
+    kinds = [k for k in _second_factors() if any(r.kind == k for r in rows)]
+    used = [r for r in rows if r.last_used_at is not None and r.kind in kinds]
     if used:
         last = max(used, key=lambda r: r.last_used_at).kind
         kinds.remove(last)
@@ -42,10 +55,6 @@ def step_up_kinds(user_id, required):
             if RANK[METHODS[kind].strength] >= RANK[required]]
 
 
-def _register():
-    for method in (PasswordMethod(), SmsMethod(), TotpMethod(), PasskeyMethod(),
-                   CertificateMethod()):
-        METHODS[method.kind] = method
-
-
-_register()
+for _method in (PasswordMethod(), SmsMethod(), TotpMethod(), PasskeyMethod(),
+                CertificateMethod()):
+    register(_method)

@@ -51,13 +51,64 @@ class Outcome:
 
 
 class Method:
-    """The interface every login method implements."""
+    """A login method, whole: everything the login, step-up, re-authentication
+    and enrolment pages, the dashboard and ``combine`` need to know about it.
+    Adding a method is one subclass, registered with ``register``, and its
+    template partials (``templates/methods/<kind>_factor.html`` and
+    ``<kind>_enrol.html``). A method that can send its answer again (an SMS
+    code) also defines ``resend(flow, user)``, which returns a refusal or None."""
 
     kind = ""  # "password", "sms", "totp", "passkey", "certificate"
     amr = ()  # RFC 8176 values it contributes
+    factors = frozenset()  # its factor categories (KNOWLEDGE, POSSESSION, VERIFIED)
+    amr_factors = {}  # what each of its amr values proved, to rebuild a session's proof
     strength = LOW  # what it gives to a multi-factor login (see ``combine``)
     form_class = None
+    enrol_form_class = None  # the enrolment form, when it differs from ``form_class``
+    answer = "code"  # the form field a verdict's message belongs beside
     label = ""  # what the choice list says
+
+    # Its place in the second-factor chooser when none was used yet (lower
+    # first); None: not a second factor.
+    chooser = None
+    # Its place in the dashboard's "Add a login method" list; None: not enrolable.
+    enrol_rank = None
+    add_label = ""  # the dashboard's link to add it
+    added = ""  # the notice to the owner once it was added
+    alone_title = None  # the page title when it logs in on its own
+    # Adding it needs a login as strong as the account's level (an SMS code
+    # goes to the verified phone, so SMS does not).
+    needs_strong_login = True
+
+    @property
+    def factor_template(self):
+        """The partial that asks for the factor on the login/step-up page."""
+        return f"methods/{self.kind}_factor.html"
+
+    @property
+    def enrol_template(self):
+        """The partial of the enrolment page."""
+        return f"methods/{self.kind}_enrol.html"
+
+    def proof(self):
+        """What a verified answer proves."""
+        return Proof(self.amr, self.factors, self.strength)
+
+    def available(self, app):
+        """Whether this server offers the method at all."""
+        return True
+
+    def offered(self, user, rows, app):
+        """Whether the dashboard offers to add it to this account now."""
+        return self.available(app)
+
+    def enrol_refusal(self, user):
+        """Why this account cannot start adding it (a message), or None."""
+        return None
+
+    def answer_field(self, form):
+        """The field of ``form`` that a verdict's message belongs beside."""
+        return form[self.answer]
 
     def prepare(self, flow, user):
         """Context for the verify page (and any side effect, such as an SMS)."""
@@ -75,12 +126,25 @@ class Method:
         raise NotImplementedError
 
 
-def answer_field(form):
-    """The field of a method's form that a verdict's message belongs beside."""
-    for name in ("code", "password", "credential"):
-        if name in form:
-            return form[name]
-    raise LookupError("a method form without an answer field")
+METHODS = {}  # kind -> the Method that handles it
+# What each RFC 8176 value of a past login proved, to rebuild its proofs
+# (from the registered methods' ``amr_factors``). "user" is only presence; a
+# verifying key's session carries its strength.
+AMR_FACTORS = {}
+
+
+def register(method):
+    """Make ``method`` a login method of this server."""
+    METHODS[method.kind] = method
+    AMR_FACTORS.update(method.amr_factors)
+
+
+def unregister(kind):
+    """Take a method away again (tests); the amr values it alone used go too."""
+    method = METHODS.pop(kind)
+    for value in method.amr_factors:
+        if not any(value in other.amr_factors for other in METHODS.values()):
+            AMR_FACTORS.pop(value, None)
 
 
 def combine(proofs):
@@ -97,12 +161,6 @@ def combine(proofs):
         return amr, LOW
     strongest = max([SUBSTANTIAL] + [proof.strength for proof in proofs], key=RANK.get)
     return amr + ["mfa"], strongest
-
-
-# What each RFC 8176 value of a past login proved, to rebuild its proofs.
-# ("user" is only presence; a verifying key's session carries its strength.)
-AMR_FACTORS = {"pwd": KNOWLEDGE, "sms": POSSESSION, "otp": POSSESSION, "hwk": POSSESSION,
-               "swk": POSSESSION}
 
 
 def session_proof(amr, strength):

@@ -15,7 +15,7 @@ from ... import certificates
 from ...levels import HIGH
 from ...names import names_differ
 from ...forms import PRINTABLE
-from .base import POSSESSION, VERIFIED, Method, Outcome, Proof
+from .base import POSSESSION, VERIFIED, Method, Outcome
 from .models import LoginMethod
 
 # RFC 8176 has no value for certificates; the proof is of a key the person holds.
@@ -80,14 +80,22 @@ class CertificateEnrolForm(CertificateLoginForm):
 class CertificateMethod(Method):
     kind = "certificate"
     amr = (CERTIFICATE_AMR,)
+    # The key is protected by the holder's PIN or password: two factors.
+    factors = frozenset({POSSESSION, VERIFIED})
+    amr_factors = {CERTIFICATE_AMR: POSSESSION}
     strength = HIGH
     form_class = CertificateLoginForm
     enrol_form_class = CertificateEnrolForm
+    answer = "credential"
     label = _l("Qualified digital certificate")
+    chooser = 20
+    enrol_rank = 30
+    add_label = _l("Add a qualified digital certificate")
+    added = _l("A qualified digital certificate was added to your account.")
+    alone_title = _l("Log in with a certificate")
 
-    def proof(self):
-        # The key is protected by the holder's PIN or password: two factors.
-        return Proof(self.amr, frozenset({POSSESSION, VERIFIED}), self.strength)
+    def available(self, app):
+        return available(app)
 
     def prepare(self, flow, user):
         identity, problem = presented(user.id if user else None)

@@ -96,10 +96,19 @@ def _must_verify(flow, user):
 class PasskeyMethod(Method):
     kind = "passkey"
     amr = (HARDWARE_KEY_AMR, PRESENCE_AMR)
+    factors = frozenset({POSSESSION, VERIFIED})
+    # "user" is only presence; a verifying key's session carries its strength.
+    amr_factors = {HARDWARE_KEY_AMR: POSSESSION, SOFTWARE_KEY_AMR: POSSESSION}
     strength = HIGH  # with user verification; without, proof_of gives substantial
     form_class = PasskeyForm
     enrol_form_class = PasskeyEnrolForm
+    answer = "credential"
     label = _l("Passkey or security key")
+    chooser = 10
+    enrol_rank = 10
+    add_label = _l("Add a passkey or security key")
+    added = _l("A passkey or security key was added to your account.")
+    alone_title = _l("Log in with a passkey")
 
     # -- authentication ---------------------------------------------------------
 

@@ -22,11 +22,15 @@ class PasswordForm(FlaskForm):
 class PasswordMethod(Method):
     kind = "password"
     amr = (PASSWORD_AMR,)
+    factors = frozenset({KNOWLEDGE})
+    amr_factors = {PASSWORD_AMR: KNOWLEDGE}
     form_class = PasswordForm
+    answer = "password"
     label = _l("Password")
 
     @staticmethod
     def proof():
+        # Static: the login page proves a password before any flow exists.
         return Proof((PASSWORD_AMR,), frozenset({KNOWLEDGE}), LOW)
 
     def verify(self, flow, user, form):

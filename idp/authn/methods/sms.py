@@ -11,7 +11,7 @@ from ...flows.common import (CODE_MESSAGES, mask_phone, resend_refusal, send_cod
 from ...flows.forms import CODE_CHECKS
 from ...levels import SUBSTANTIAL
 from .. import SMS_AMR
-from .base import POSSESSION, Method, Outcome, Proof, methods_of
+from .base import POSSESSION, Method, Outcome, methods_of
 from .models import LoginMethod
 
 
@@ -23,9 +23,24 @@ class SmsForm(FlaskForm):
 class SmsMethod(Method):
     kind = "sms"
     amr = (SMS_AMR,)
+    factors = frozenset({POSSESSION})
+    amr_factors = {SMS_AMR: POSSESSION}
     strength = SUBSTANTIAL
     form_class = SmsForm
     label = _l("SMS one-time password")
+    chooser = 40
+    enrol_rank = 40
+    add_label = _l("Turn on SMS one-time passwords")
+    added = _l("SMS one-time passwords were turned on for your account.")
+    needs_strong_login = False  # the code goes to the verified phone
+
+    def offered(self, user, rows, app):
+        return bool(user.phone_verified) and not any(r.kind == self.kind for r in rows)
+
+    def enrol_refusal(self, user):
+        if not (user.phone and user.phone_verified):
+            return _l("Add a confirmed mobile number first.")
+        return None
 
     def prepare(self, flow, user):
         """Send a code the first time the page is shown (a reload sends none)."""
@@ -48,8 +63,7 @@ class SmsMethod(Method):
     def verify(self, flow, user, form):
         check = codes.check_code(flow, "sms", form.code.data)
         if check.ok:
-            proof = Proof(self.amr, frozenset({POSSESSION}), self.strength)
-            return Outcome(proof, user_id=user.id, method=self._row(user))
+            return Outcome(self.proof(), user_id=user.id, method=self._row(user))
         return Outcome(error=CODE_MESSAGES[check.status], failed=check.status == codes.WRONG)
 
     def _row(self, user):

@@ -18,7 +18,7 @@ from wtforms.validators import DataRequired, Length, Regexp
 
 from ...levels import SUBSTANTIAL
 from ...forms import PRINTABLE
-from .base import POSSESSION, Method, Outcome, Proof, advance_counter, methods_of
+from .base import POSSESSION, Method, Outcome, advance_counter, methods_of
 from .models import LoginMethod
 
 OTP_AMR = "otp"
@@ -76,13 +76,16 @@ class TotpEnrolForm(TotpForm):
 class TotpMethod(Method):
     kind = "totp"
     amr = (OTP_AMR,)
+    factors = frozenset({POSSESSION})
+    amr_factors = {OTP_AMR: POSSESSION}
     strength = SUBSTANTIAL
     form_class = TotpForm
     enrol_form_class = TotpEnrolForm
     label = _l("Authenticator app")
-
-    def proof(self):
-        return Proof(self.amr, frozenset({POSSESSION}), self.strength)
+    chooser = 30
+    enrol_rank = 20
+    add_label = _l("Add an authenticator app")
+    added = _l("An authenticator app was added to your account.")
 
     def verify(self, flow, user, form):
         at = now()
