@@ -22,8 +22,8 @@ from .metadata import discovery_document
 
 DISCOVERY_PATH = "/.well-known/openid-configuration"
 JWKS_PATH = "/jwks.json"
-# Caching: RPs re-read the JWKS for an unknown kid anyway; keys are published
-# before they sign, so five minutes never hides a key in use.
+# As the views always said. A new key signs at once after a rotation; an RP that
+# meets its unknown kid fetches the JWKS again (OIDC Core 10.1.1).
 DISCOVERY_MAX_AGE = 3600
 JWKS_MAX_AGE = 300
 CORS = (("Access-Control-Allow-Origin", "*"),
