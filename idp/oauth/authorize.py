@@ -10,12 +10,9 @@
 """
 
 import time
-from dataclasses import dataclass
 
 from authlib.common.urls import add_params_to_uri
-from authlib.oauth2.rfc6749 import OAuth2Request
 from authlib.oauth2.rfc6749.errors import InvalidRequestError, OAuth2Error
-from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
 from authlib.oidc.core.errors import RequestNotSupportedError, RequestURINotSupportedError
 from flask import current_app, redirect, render_template, session, url_for
 from joserfc import jwt
@@ -28,45 +25,13 @@ from ..timeutil import epoch
 from ..levels import acr_for
 from . import policy
 from .claims import released_scopes
+from .grants import LoginContext
 from .models import Consent
+from .par import PushedPayload
+from .payloads import ResolvedAuthorizationRequest
 from .server import oauth_server
 from .syntax import syntax_problem
 from .tokens import new_family
-
-
-@dataclass
-class LoginContext:
-    """How the person logged in: copied into the code, then into the tokens."""
-
-    sid: str
-    auth_time: int
-    acr: str
-    amr: list
-    family: str
-
-
-class StoredPayload(BasicOAuth2Payload):
-    def __init__(self, params):
-        self._data = params
-        self._datalist = {k: params.getlist(k) for k in params}
-
-
-class StoredAuthorizationRequest(OAuth2Request):
-    """An authorization request resumed from the store, for Authlib."""
-
-    checked = True  # pushed requests (par.py) were resolved when it arrived
-
-    def __init__(self, params, uri):
-        super().__init__("GET", uri, headers={})
-        self.payload = StoredPayload(params)
-
-    @property
-    def args(self):
-        return self.payload.data
-
-    @property
-    def form(self):
-        return MultiDict()
 
 
 # -- the pipeline -----------------------------------------------------------------
@@ -85,8 +50,9 @@ def authorize(current_login, request_params=None, iid=None, interaction=None):
     server = oauth_server()
     req = None
     if interaction is not None:
-        req = StoredAuthorizationRequest(MultiDict(interaction["params"]),
-                                         current_app.config["ISSUER"] + "/authorize")
+        # Pushed requests (par.py) were resolved when the interaction began.
+        req = ResolvedAuthorizationRequest(MultiDict(interaction["params"]),
+                                           current_app.config["ISSUER"] + "/authorize")
     user = current_login.user if current_login else None
     bad = syntax_problem(request_params or {})
     if bad is not None:  # before Authlib, which would quote the value back
@@ -120,7 +86,8 @@ def authorize(current_login, request_params=None, iid=None, interaction=None):
     if decision.action in INTERACTION_PAGES:
         if iid is None:
             # A pushed request is kept as pushed (its request_uri is spent).
-            params = getattr(grant.request, "pushed_params", None) or request_params
+            payload = grant.request.payload
+            params = payload.pushed if isinstance(payload, PushedPayload) else request_params
             iid = begin_interaction(params, grant.client)
             interaction = load_interaction(iid)
         asked = {"required_level": situation.required_level,
@@ -132,7 +99,7 @@ def authorize(current_login, request_params=None, iid=None, interaction=None):
         endpoint, arg = INTERACTION_PAGES[decision.action]
         return redirect(url_for(endpoint, **{arg: iid}))
 
-    grant.request.login = LoginContext(
+    grant.login = LoginContext(
         sid=current_login.public_id, auth_time=epoch(current_login.auth_time),
         acr=acr_for(user.trust_level, current_login.strength), amr=list(current_login.amr),
         family=new_family())

@@ -7,6 +7,7 @@
 
 import hashlib
 import time
+from dataclasses import dataclass
 
 from authlib.oauth2.rfc6749 import grants
 from authlib.oauth2.rfc6749.errors import InvalidGrantError, InvalidRequestError
@@ -57,6 +58,17 @@ class PKCE(CodeChallenge):
         return authorization_code.code_challenge_method
 
 
+@dataclass
+class LoginContext:
+    """How the person logged in: copied into the code, then into the tokens."""
+
+    sid: str
+    auth_time: int
+    acr: str
+    amr: list
+    family: str
+
+
 def nonce_key(client_id, nonce):
     return "nonce:" + hashlib.sha256(f"{client_id}\0{nonce}".encode()).hexdigest()
 
@@ -65,9 +77,14 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = SECRET_OR_PUBLIC
     AUTHORIZATION_CODE_LENGTH = 43
 
+    #: How the person logged in (a ``LoginContext``): the authorization pipeline
+    #: (authorize.py) sets it on the grant before it issues a code.
+    login = None
+
     def save_authorization_code(self, code, request):
-        # ``request.login`` is set by the authorization pipeline before it issues a code.
-        login = request.login
+        login = self.login
+        if login is None:
+            raise RuntimeError("A code is issued only for a login (authorize.py sets grant.login).")
         data = request.payload.data
         record = {
             "client_id": request.client.client_id,

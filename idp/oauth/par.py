@@ -14,10 +14,8 @@ pushed parameters in (after RFC 9101's ``JWTAuthenticationRequest``)."""
 import secrets
 from dataclasses import dataclass, field
 
-from authlib.oauth2.rfc6749 import OAuth2Request
 from authlib.oauth2.rfc6749.endpoint import Endpoint, EndpointRequest
 from authlib.oauth2.rfc6749.errors import InvalidRequestError, OAuth2Error
-from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
 from authlib.oauth2.rfc9101.errors import InvalidRequestUriError, RequestNotSupportedError
 from flask import current_app
 from werkzeug.datastructures import MultiDict
@@ -27,6 +25,7 @@ from ..store import get_json, pop_json, set_json
 from .client_auth import ALL_METHODS
 from .dpop import InvalidDPoPProofError, proof_header, verify_proof
 from .models import digest
+from .payloads import ParamsPayload, ResolvedAuthorizationRequest
 
 REQUEST_URI_PREFIX = "urn:ietf:params:oauth:request_uri:"
 
@@ -37,28 +36,13 @@ def par_required(client):
                 or client.fapi2)
 
 
-class PushedPayload(BasicOAuth2Payload):
-    def __init__(self, params):
-        self._datalist = {k: list(v) for k, v in params.items()}
-        self._data = MultiDict(self._datalist)
+class PushedPayload(ParamsPayload):
+    """The parameters of a pushed request, in place of the browser's; ``pushed``
+    keeps them as stored (``{name: [values]}``) for the interaction."""
 
-
-class PushedRequest(OAuth2Request):
-    """An authorization request as it was pushed, for Authlib's validation."""
-
-    checked = True  # the PAR extension has nothing more to do with it
-
-    def __init__(self, params, uri):
-        super().__init__("GET", uri, headers={})
-        self.payload = PushedPayload(params)
-
-    @property
-    def args(self):
-        return self.payload.data
-
-    @property
-    def form(self):
-        return MultiDict()
+    def __init__(self, pushed):
+        super().__init__(MultiDict(pushed))
+        self.pushed = pushed
 
 
 @dataclass
@@ -92,7 +76,8 @@ class PushedAuthorizationEndpoint(Endpoint):
         self._bind_code(request, params)
         # Validated as /authorize would (client, redirect URI, response type,
         # scope, PKCE, nonce); the person's part comes at /authorize.
-        pushed = PushedRequest(params, current_app.config["ISSUER"] + "/authorize")
+        pushed = ResolvedAuthorizationRequest(MultiDict(params),
+                                              current_app.config["ISSUER"] + "/authorize")
         try:
             self.server.get_consent_grant(request=pushed)
         except OAuth2Error as error:
@@ -129,7 +114,7 @@ class PushedAuthorizationRequests:
         server.register_hook("before_get_authorization_grant", self.resolve)
 
     def resolve(self, server, request):
-        if getattr(request, "checked", False):
+        if isinstance(request, ResolvedAuthorizationRequest):
             return  # a pushed request being validated, or one resumed after login
         payload = request.payload
         client = server.query_client(payload.client_id)
@@ -143,8 +128,7 @@ class PushedAuthorizationRequests:
         if not request_uri.startswith(REQUEST_URI_PREFIX):
             return  # a request object by reference: refused later (request_uri_not_supported)
         params = self._take(request_uri, client)
-        request.payload = PushedPayload(params)
-        request.pushed_params = params
+        request.payload = PushedPayload(params)  # Authlib's documented payload slot
 
     def _take(self, request_uri, client):
         if client is None or len(request_uri) > 200:

@@ -7,7 +7,6 @@ from urllib.parse import parse_qsl
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer as FlaskAuthorizationServer
 from authlib.integrations.flask_oauth2 import ResourceProtector
-from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Payload, FlaskOAuth2Request
 from authlib.oauth2.rfc6749 import OAuth2Request
 from authlib.oauth2.rfc6749.errors import InvalidClientError
 from authlib.oauth2.rfc6750 import BearerTokenValidator as BaseBearerTokenValidator
@@ -19,7 +18,7 @@ from authlib.oidc.core import UserInfoEndpoint as BaseUserInfoEndpoint
 from authlib.oidc.rpinitiated import EndSessionEndpoint as BaseEndSessionEndpoint
 from flask import current_app
 from flask import request as flask_request
-from werkzeug.datastructures import CombinedMultiDict, ImmutableMultiDict, MultiDict
+from werkzeug.datastructures import ImmutableMultiDict, MultiDict
 
 from ..authn.current import log_out_current
 from ..timeutil import epoch
@@ -27,6 +26,7 @@ from . import backchannel, grants, lookups, registration
 from . import client_auth, dpop, par, resources, session_events
 from .claims import SCOPES_SUPPORTED, user_claims
 from .lookups import query_client, query_user
+from .payloads import ParamsRequest
 from .tokens import (AccessToken, query_access_token, query_refresh_token, revoke_access_token,
                      revoke_family, save_token)
 
@@ -62,41 +62,14 @@ class AuthorizationServer(resources.ResourceIndicators, dpop.DPoPTokenEndpoint,
         # consent); those arrive here as ready OAuth2Request objects.
         if isinstance(request, OAuth2Request):
             return request
-        return FastFlaskOAuth2Request(flask_request)
-
-
-class FastFlaskOAuth2Request(FlaskOAuth2Request):
-    """Authlib's Flask request, cheaper: the small urlencoded bodies of OAuth
-    requests are parsed once with ``parse_qsl`` (Werkzeug's general form parser
-    costs more than the rest of a token request), and the parameters are merged
-    once instead of at every lookup."""
-
-    def __init__(self, request):
         # The issuer is the public base URL (TLS may end at a proxy); it is what
-        # Authlib's transport check should see.
-        OAuth2Request.__init__(self, request.method,
-                               current_app.config["ISSUER"] + request.path,
-                               headers=request.headers)
-        self._request = request
-        self._form = _parse_form(request)
-        self.payload = FastPayload(request.args, self._form)
-
-    @property
-    def args(self):
-        return self._request.args
-
-    @property
-    def form(self):
-        return self._form
-
-
-class FastPayload(FlaskOAuth2Payload):
-    def __init__(self, args, form):
-        self._data = CombinedMultiDict([args, form])
-
-    @property
-    def data(self):
-        return self._data
+        # Authlib's transport check should see. The small urlencoded bodies of
+        # OAuth requests are parsed once with ``parse_qsl`` (Werkzeug's general
+        # form parser costs more than the rest of a token request).
+        return ParamsRequest(flask_request.method,
+                             current_app.config["ISSUER"] + flask_request.path,
+                             headers=flask_request.headers, args=flask_request.args,
+                             form=_parse_form(flask_request))
 
 
 def _parse_form(request):
