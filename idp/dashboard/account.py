@@ -3,6 +3,7 @@
 (confirmed with a code sent by e-mail). All need a recent authentication."""
 
 import time
+from dataclasses import dataclass
 
 from flask import (Blueprint, flash, make_response, redirect, render_template, request,
                    session, url_for)
@@ -16,7 +17,7 @@ from ..flows.code_step import CodeStep, discard_flow
 from ..flows.common import (PASSWORD_CHECK, PASSWORD_RULE, flow_expired, mask_email, mask_phone,
                             send_code, send_code_limited)
 from ..forms import CsrfForm
-from ..flows.state import begin_flow, end_flow, load_flow, save_flow
+from ..flows.state import FlowState, begin_flow, end_flow, load_flow, save_flow
 from ..problems import validate_all
 from ..web import issuer_url
 from .forms import ConfirmForm, EmailChangeForm, PasswordChangeForm, PhoneChangeForm
@@ -24,6 +25,21 @@ from .forms import ConfirmForm, EmailChangeForm, PasswordChangeForm, PhoneChange
 bp = Blueprint("account", __name__)
 
 KIND = "change"
+
+
+@dataclass(kw_only=True)
+class ContactChange(FlowState):
+    """A change of the e-mail address or mobile number, or the deletion of the
+    account, waiting for the code sent to ``value``."""
+    KIND = KIND
+    TRANSITIONS = {}  # one step: "confirm"
+    field: str  # "email", "phone" or "delete"
+    value: str  # the new address or number; for "delete" the account's address
+    user_id: int
+    taken: bool  # another account uses the address: its owner gets a notice
+    lang: str | None  # that owner's language
+
+
 # What each confirmation flow changes: the channel its code goes by, and where.
 CHANNELS = {"email": "email", "phone": "sms", "delete": "email"}
 CODE_STEPS = {
@@ -131,9 +147,10 @@ def delete():
 def _begin(field, value):
     login = current_login()
     owner = find_by_email(value) if field == "email" else None
-    flow = begin_flow(KIND, "confirm", field=field, value=value, user_id=login.user_id,
-                      taken=owner is not None and owner.id != login.user_id,
-                      lang=owner.locale if owner is not None else None)
+    flow = begin_flow(KIND, "confirm", state=ContactChange(
+        field=field, value=value, user_id=login.user_id,
+        taken=owner is not None and owner.id != login.user_id,
+        lang=owner.locale if owner is not None else None))
     send_code_limited(flow, CHANNELS[field], value, kind=_message(flow), **_context(flow))
     save_flow(flow)
     return redirect(url_for("account.confirm", fid=flow.id))
@@ -142,14 +159,14 @@ def _begin(field, value):
 def _message(flow):
     """An address another account uses gets a notice to its owner instead of a
     code; the page looks the same either way."""
-    if flow.data.get("taken"):
+    if flow.data.taken:
         return "address_in_use"
-    return "one_time_password" if CHANNELS[flow.data["field"]] == "sms" else "confirmation_code"
+    return "one_time_password" if CHANNELS[flow.data.field] == "sms" else "confirmation_code"
 
 
 def _context(flow):
-    if flow.data.get("taken"):
-        return {"lang": flow.data.get("lang"), "login_url": issuer_url("authn.login"),
+    if flow.data.taken:
+        return {"lang": flow.data.lang, "login_url": issuer_url("authn.login"),
                 "recover_url": issuer_url("recover.start")}
     return {}
 
@@ -157,7 +174,7 @@ def _context(flow):
 def _own_flow(fid):
     login = current_login()
     flow = load_flow(KIND, fid)
-    if flow is None or login is None or flow.data["user_id"] != login.user_id:
+    if flow is None or login is None or flow.data.user_id != login.user_id:
         return None, login
     return flow, login
 
@@ -168,14 +185,14 @@ def confirm(fid):
     flow, login = _own_flow(fid)
     if flow is None:
         return flow_expired(url_for("dashboard.home"))
-    field = flow.data["field"]
+    field = flow.data.field
 
     def confirmed(flow):
-        response = _apply(field, flow.data["value"], login)
+        response = _apply(field, flow.data.value, login)
         end_flow(flow)
         return response
 
-    return CODE_STEPS[field].confirm(flow, flow.data["value"], confirmed)
+    return CODE_STEPS[field].confirm(flow, flow.data.value, confirmed)
 
 
 def _apply(field, value, login):
@@ -206,9 +223,9 @@ def resend(fid):
     flow, _ = _own_flow(fid)
     if flow is None:
         return flow_expired(url_for("dashboard.home"))
-    step = CODE_STEPS[flow.data["field"]]
-    return step.resend(flow, flow.data["value"], lambda flow: send_code(
-        flow, step.channel, flow.data["value"], kind=_message(flow), **_context(flow)))
+    step = CODE_STEPS[flow.data.field]
+    return step.resend(flow, flow.data.value, lambda flow: send_code(
+        flow, step.channel, flow.data.value, kind=_message(flow), **_context(flow)))
 
 
 @bp.post("/account/confirm/<fid>/cancel")

@@ -58,8 +58,8 @@ PASSWORD_CHECK = (("password",), password_errors)
 
 
 def send_code(flow, channel, target, kind=None, lang=None, **context):
-    """Issue a code for ``channel`` and deliver it; ``flow.data["undelivered"]``
-    says whether it failed. ``kind`` replaces the usual message (the notice to
+    """Issue a code for ``channel`` and deliver it; ``flow.undelivered`` says
+    whether it failed. ``kind`` replaces the usual message (the notice to
     the owner of an address that is already registered gets no code)."""
     code = codes.issue_code(flow, channel)
     minutes = current_app.config["CONFIRMATION_CODE_TTL"] // 60
@@ -72,10 +72,10 @@ def send_code(flow, channel, target, kind=None, lang=None, **context):
                      minutes=minutes, **context)
     except DeliveryError:
         codes.discard_code(flow, channel)  # no cool-down for a code nobody got
-        flow.data["undelivered"] = channel
+        flow.undelivered = channel
         return False
     codes.count_send(request.remote_addr, target)
-    flow.data["undelivered"] = None
+    flow.undelivered = None
     return True
 
 
@@ -83,14 +83,14 @@ def send_code_limited(flow, channel, target, kind=None, lang=None, **context):
     """``send_code`` within the per-number and per-IP limits (first sends)."""
     if not codes.allow_send(request.remote_addr, target):
         codes.discard_code(flow, channel)
-        flow.data["undelivered"] = "limited"
+        flow.undelivered = "limited"
         return False
     return send_code(flow, channel, target, kind=kind, lang=lang, **context)
 
 
 def undelivered_message(flow, channel):
     """What the code page says when the last code did not go out."""
-    state = flow.data.get("undelivered")
+    state = flow.undelivered
     if state == "limited":
         return TOO_MANY_SENDS
     return SEND_FAILED[channel] if state == channel else None

@@ -5,6 +5,7 @@ Then every session and token of the account is revoked and the owner is told
 by e-mail. No answer tells whether an e-mail address is registered."""
 
 import hashlib
+from dataclasses import dataclass
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import format_datetime
@@ -23,12 +24,23 @@ from .code_step import CodeStep, discard_flow
 from .common import PASSWORD_CHECK, PASSWORD_RULE, flow_at, flow_expired, send_code_limited
 from ..forms import CsrfForm
 from .forms import NewPasswordForm, PukAcknowledgementForm, PukForm
-from .state import begin_flow, end_flow, load_flow, save_flow
+from .state import FlowState, begin_flow, end_flow, load_flow, save_flow
 
 bp = Blueprint("recover", __name__)
 
 KIND = "recover"
-TRANSITIONS = {"sms": {"password"}, "password": {"puk"}}
+
+
+@dataclass(kw_only=True)
+class Recovery(FlowState):
+    """A password recovery after the PUK was accepted."""
+    KIND = KIND
+    TRANSITIONS = {"sms": {"password"}, "password": {"puk"}}
+    user_id: int
+    puk: str  # puk_fingerprint of the PUK it was started with
+    new_puk: str | None = None  # shown on the last page
+
+
 STEP_VIEWS = {"sms": "recover.sms", "password": "recover.password", "puk": "recover.puk"}
 CODE_STEP = CodeStep("sms", "recover.sms", _l("Password recovery"), 2, 4,
                      "recover.resend", "recover.cancel")
@@ -48,8 +60,8 @@ def puk_fingerprint(user):
 
 
 def _user_of(flow):
-    user = db.session.get(User, flow.data["user_id"])
-    if user is None or not user.active or puk_fingerprint(user) != flow.data["puk"]:
+    user = db.session.get(User, flow.data.user_id)
+    if user is None or not user.active or puk_fingerprint(user) != flow.data.puk:
         return None
     return user
 
@@ -58,7 +70,7 @@ def _flow_at(fid, step):
     flow, response = flow_at(KIND, fid, step, STEP_VIEWS, url_for("recover.start"))
     if response is not None:
         return None, None, response
-    user = _user_of(flow) if step != "puk" else db.session.get(User, flow.data["user_id"])
+    user = _user_of(flow) if step != "puk" else db.session.get(User, flow.data.user_id)
     if user is None:
         end_flow(flow)
         return None, None, flow_expired(url_for("recover.start"))
@@ -81,8 +93,8 @@ def start():
                                   "Visit a branch to reset your password.")]
         elif result.ok:
             user = result.user
-            flow = begin_flow(KIND, "sms", iid=iid, user_id=user.id,
-                              puk=puk_fingerprint(user), new_puk=None)
+            flow = begin_flow(KIND, "sms", iid=iid, state=Recovery(
+                user_id=user.id, puk=puk_fingerprint(user)))
             send_code_limited(flow, "sms", user.phone)
             save_flow(flow)
             return redirect(url_for("recover.sms", fid=flow.id))
@@ -103,7 +115,7 @@ def sms(fid):
         return response
 
     def confirmed(flow):
-        flow.advance("password", TRANSITIONS)
+        flow.advance("password")
         save_flow(flow)
         return redirect(url_for("recover.password", fid=fid))
 
@@ -130,8 +142,8 @@ def password(fid):
         except AccountError:  # a parallel submit of this flow won
             return flow_expired(url_for("recover.start"))
         _tell_owner(user)
-        flow.data["new_puk"] = new_puk
-        flow.advance("puk", TRANSITIONS)
+        flow.data.new_puk = new_puk
+        flow.advance("puk")
         save_flow(flow)
         return redirect(url_for("recover.puk", fid=fid))
     return render_template("recover_password.html", form=form, flow=flow, rule=PASSWORD_RULE,
@@ -157,7 +169,7 @@ def puk(fid):
         end_flow(flow)
         flash(_l("Your password has been changed. Log in with the new password."), "success")
         return redirect(url_for("authn.login", interaction=flow.iid, login_hint=user.email))
-    return render_template("puk.html", form=form, puk=flow.data["new_puk"],
+    return render_template("puk.html", form=form, puk=flow.data.new_puk,
                            title=_l("Password recovery"), step=4, steps=4,
                            action=url_for("recover.puk", fid=fid), cancel=None), \
         400 if form.errors else 200

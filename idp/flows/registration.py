@@ -29,23 +29,39 @@ from .common import (PASSWORD_CHECK, PASSWORD_RULE, TOO_MANY_SENDS, flow_at, flo
                      send_code, send_code_limited)
 from ..forms import CsrfForm
 from .forms import ChoiceForm, DetailsForm, PukAcknowledgementForm
-from .state import begin_flow, end_flow, load_flow, save_flow
+from .state import FlowState, begin_flow, end_flow, load_flow, save_flow
 
 bp = Blueprint("register", __name__)
 
 KIND = "register"
-# The steps after the details page, and where each may lead.
-TRANSITIONS = {"email": {"phone"}, "phone": {"puk"}, "puk": {"choose"}}
+
+
+@dataclass(kw_only=True)
+class Registration(FlowState):
+    """A registration between the details page and the end. The password is
+    kept only as its hash, until the account is created; the PUK only until
+    the person said it is stored."""
+    KIND = KIND
+    # The steps after the details page, and where each may lead.
+    TRANSITIONS = {"email": {"phone"}, "phone": {"puk"}, "puk": {"choose"}}
+    email: str
+    phone: str
+    password_hash: str | None
+    existing: bool  # the address is registered: its owner gets a notice, not a code
+    lang: str
+    user_id: int | None = None
+    puk: str | None = None
+
+
 STEP_VIEWS = {"email": "register.email", "phone": "register.phone",
               "puk": "register.puk", "choose": "register.choose"}
-# The two code steps, and where each one's code goes.
+# The two code steps.
 CODE_STEPS = {
     "email": CodeStep("email", "register.email", _l("Registration"), 2, 5,
                       "register.resend", "register.cancel", _l("Cancel registration")),
     "phone": CodeStep("sms", "register.phone", _l("Registration"), 3, 5,
                       "register.resend", "register.cancel", _l("Cancel registration")),
 }
-TARGETS = {"email": "email", "phone": "phone"}
 
 PHONE_MESSAGES = {
     "phone": _l("Enter a mobile phone number, such as 041 123 123 or +386 41 123 123."),
@@ -120,9 +136,10 @@ def details():
 
 def _begin(checked, password, iid):
     existing = find_by_email(checked.email)
-    flow = begin_flow(KIND, "email", iid=iid, email=checked.email, phone=checked.phone,
-                      password_hash=passwords.hash_password(password),
-                      existing=existing is not None, lang=str(get_locale()))
+    flow = begin_flow(KIND, "email", iid=iid, state=Registration(
+        email=checked.email, phone=checked.phone,
+        password_hash=passwords.hash_password(password),
+        existing=existing is not None, lang=str(get_locale())))
     _send_email_code(flow, existing)
     save_flow(flow)
     return redirect(url_for("register.email", fid=flow.id))
@@ -131,14 +148,14 @@ def _begin(checked, password, iid):
 def _send_email_code(flow, existing=None):
     """The e-mail step's message. An address that is already registered gets a
     notice to its owner instead of a code, and the page looks the same."""
-    if flow.data["existing"]:
-        existing = existing or find_by_email(flow.data["email"])
+    if flow.data.existing:
+        existing = existing or find_by_email(flow.data.email)
         if existing is not None:
-            return send_code(flow, "email", flow.data["email"], kind="registration_attempt",
-                             lang=existing.locale or flow.data["lang"],
+            return send_code(flow, "email", flow.data.email, kind="registration_attempt",
+                             lang=existing.locale or flow.data.lang,
                              login_url=issuer_url("authn.login"),
                              recover_url=issuer_url("recover.start"))
-    return send_code(flow, "email", flow.data["email"])
+    return send_code(flow, "email", flow.data.email)
 
 
 def _code_step(fid, step, on_success):
@@ -146,15 +163,19 @@ def _code_step(fid, step, on_success):
     if response is not None:
         return response
     # An address that is already registered got a notice, not a code.
-    accept = not (step == "email" and flow.data["existing"])
-    return CODE_STEPS[step].confirm(flow, flow.data[TARGETS[step]], on_success, accept=accept)
+    accept = not (step == "email" and flow.data.existing)
+    return CODE_STEPS[step].confirm(flow, _target(flow), on_success, accept=accept)
+
+
+def _target(flow):
+    return flow.data.email if flow.step == "email" else flow.data.phone
 
 
 @bp.route("/register/<fid>/email", methods=["GET", "POST"])
 def email(fid):
     def confirmed(flow):
-        flow.advance("phone", TRANSITIONS)
-        send_code_limited(flow, "sms", flow.data["phone"])
+        flow.advance("phone")
+        send_code_limited(flow, "sms", flow.data.phone)
         save_flow(flow)
         return redirect(url_for("register.phone", fid=flow.id))
 
@@ -165,8 +186,8 @@ def email(fid):
 def phone(fid):
     def confirmed(flow):
         try:
-            user, puk = register_account(flow.data["email"], flow.data["phone"],
-                                         flow.data["password_hash"], locale=flow.data["lang"],
+            user, puk = register_account(flow.data.email, flow.data.phone,
+                                         flow.data.password_hash, locale=flow.data.lang,
                                          ip=request.remote_addr)
         except AccountError:
             # Registered in another flow meanwhile. Both codes were confirmed,
@@ -174,8 +195,8 @@ def phone(fid):
             end_flow(flow)
             return render_template("register_taken.html",
                                    login_url=url_for("authn.login", interaction=flow.iid)), 409
-        flow.data.update(user_id=user.id, puk=puk, password_hash=None)
-        flow.advance("puk", TRANSITIONS)
+        flow.data.user_id, flow.data.puk, flow.data.password_hash = user.id, puk, None
+        flow.advance("puk")
         save_flow(flow)
         return redirect(url_for("register.puk", fid=flow.id))
 
@@ -190,7 +211,7 @@ def resend(fid):
     if flow.step not in CODE_STEPS:
         return redirect(url_for(STEP_VIEWS[flow.step], fid=fid))
     send = _send_email_code if flow.step == "email" else None
-    return CODE_STEPS[flow.step].resend(flow, flow.data[TARGETS[flow.step]], send)
+    return CODE_STEPS[flow.step].resend(flow, _target(flow), send)
 
 
 @bp.route("/register/<fid>/puk", methods=["GET", "POST"])
@@ -200,7 +221,7 @@ def puk(fid):
         return response
     form = PukAcknowledgementForm()
     if form.validate_on_submit():
-        user = db.session.get(User, flow.data["user_id"])
+        user = db.session.get(User, flow.data.user_id)
         if user is None:
             end_flow(flow)
             return flow_expired(_start_url(flow))
@@ -209,11 +230,11 @@ def puk(fid):
         # (a password chosen and a phone confirmed, not a two-factor login).
         _, strength = combine([PasswordMethod.proof(), METHODS["sms"].proof()])
         establish_login(user, [PASSWORD_AMR, SMS_AMR], strength)
-        flow.data["puk"] = None  # shown until stored, then gone
-        flow.advance("choose", TRANSITIONS)
+        flow.data.puk = None  # shown until stored, then gone
+        flow.advance("choose")
         save_flow(flow)
         return redirect(url_for("register.choose", fid=flow.id))
-    return render_template("puk.html", form=form, puk=flow.data["puk"],
+    return render_template("puk.html", form=form, puk=flow.data.puk,
                            title=_l("Registration"), step=4, steps=5,
                            action=url_for("register.puk", fid=fid),
                            cancel=url_for("register.cancel", fid=fid)), \
@@ -226,7 +247,7 @@ def choose(fid):
     if response is not None:
         return response
     login = current_login()
-    if login is None or login.user_id != flow.data["user_id"]:
+    if login is None or login.user_id != flow.data.user_id:
         end_flow(flow)  # logged out meanwhile: the account exists, log in as usual
         return redirect(url_for("authn.login", interaction=flow.iid))
     form = ChoiceForm()
@@ -251,7 +272,7 @@ def cancel(fid):
     if not CsrfForm().validate_on_submit():
         return redirect(url_for(STEP_VIEWS[flow.step], fid=fid))
     if flow.step == "puk":  # created a moment ago and never used: no half-made account
-        discard_new_account(flow.data["user_id"], ip=request.remote_addr)
+        discard_new_account(flow.data.user_id, ip=request.remote_addr)
     discard_flow(flow)
     return _cancelled(flow.iid)
 
