@@ -14,6 +14,7 @@ from wtforms import StringField, SubmitField
 from wtforms.validators import DataRequired
 
 from helpers import csrf_token
+from softauthn import SoftAuthenticator
 from idp.authn.methods import (AMR_FACTORS, METHODS, POSSESSION, Method, Outcome, methods_of,
                                register, unregister)
 from idp.authn.methods import totp as totp_module
@@ -156,3 +157,21 @@ def test_an_unregistered_method_is_gone_everywhere(client, ana_person, test_toke
     assert client.get("/methods/add/testtoken").status_code == 404
     assert "testtoken" not in client.get("/methods").get_data(as_text=True)
     register(test_token)  # for the fixture to take away again
+
+
+def test_the_methods_page_says_each_method_s_words_in_slovenian(client, ana_person, sms_sink):
+    """The strings moved into the methods kept their msgids, so their Slovenian."""
+    person = ana_person
+    html = client.get("/methods").get_data(as_text=True)
+    for words in ("Dodaj ključ za prijavo ali varnostni ključ", "Dodaj aplikacijo za preverjanje",
+                  "Vklopi enkratna gesla SMS"):
+        assert words in html
+    assert "Dodaj kvalificirano digitalno potrdilo" not in html  # no TLS proxy here
+    assert person.add_sms(sms_sink).status_code == 302
+    assert person.add_passkey(SoftAuthenticator(uv=True)).status_code == 302
+    html = client.get("/methods").get_data(as_text=True)
+    assert "Enkratno geslo SMS · +38641123123" in html
+    assert "Ključ za prijavo (passkey) ali varnostni ključ · preveri, da ste to vi" in html
+    assert "Vklopi enkratna gesla SMS" not in html  # on already
+    alone = client.get("/login/passkey").headers["Location"]  # its alone_title
+    assert "<h1>Prijava s ključem za prijavo</h1>" in client.get(alone).get_data(as_text=True)

@@ -45,7 +45,7 @@ def index():
     rows = methods_of(user.id)
     return render_template(
         "methods.html", user=user, rows=rows, interaction=interaction, iid=iid,
-        labels={kind: method.label for kind, method in METHODS.items()},
+        methods=METHODS,
         offered=[m for m in enrolable() if m.offered(user, rows, current_app)],
         removable={r.id for r in rows if not changes.removal_problem(r, rows,
                                                                     bool(user.password_hash))},

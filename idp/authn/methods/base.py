@@ -106,6 +106,11 @@ class Method:
         """Why this account cannot start adding it (a message), or None."""
         return None
 
+    def detail(self, row, user):
+        """What the dashboard's list says about one added ``row`` beside its
+        label (the phone it sends to, say), or None."""
+        return None
+
     def answer_field(self, form):
         """The field of ``form`` that a verdict's message belongs beside."""
         return form[self.answer]

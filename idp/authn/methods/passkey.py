@@ -110,6 +110,9 @@ class PasskeyMethod(Method):
     added = _l("A passkey or security key was added to your account.")
     alone_title = _l("Log in with a passkey")
 
+    def detail(self, row, user):
+        return _l("verifies you (PIN or biometrics)") if row.user_verified else None
+
     # -- authentication ---------------------------------------------------------
 
     def prepare(self, flow, user):

@@ -42,6 +42,9 @@ class SmsMethod(Method):
             return _l("Add a confirmed mobile number first.")
         return None
 
+    def detail(self, row, user):
+        return user.phone or None
+
     def prepare(self, flow, user):
         """Send a code the first time the page is shown (a reload sends none)."""
         if not flow.data.get("sms_sent"):
