@@ -151,6 +151,14 @@ def test_a_registered_method_is_offered_first_by_its_place_in_the_chooser(
     assert "method=totp" in others and "method=testtoken" not in others
 
 
+def test_only_a_method_with_an_alone_title_logs_in_alone(client, test_token):
+    login_page = client.get("/login").get_data(as_text=True)
+    assert 'id="passkey-login"' in login_page and "testtoken" not in login_page
+    assert client.get("/login/testtoken").status_code == 404
+    assert client.get("/login/password").status_code == 404
+    assert client.get("/login/passkey").status_code == 302
+
+
 def test_an_unregistered_method_is_gone_everywhere(client, ana_person, test_token):
     unregister("testtoken")
     assert "pop" not in AMR_FACTORS

@@ -10,8 +10,8 @@ towards the account's lock-out like wrong passwords."""
 import time
 from functools import wraps
 
-from flask import (Blueprint, current_app, jsonify, redirect, render_template, request, session,
-                   url_for)
+from flask import (Blueprint, abort, current_app, jsonify, redirect, render_template, request,
+                   session, url_for)
 from ..i18n import lazy_gettext as _l
 
 from .. import audit
@@ -61,10 +61,13 @@ def start_second_factor(user, iid, next_url=None):
     return redirect(url_for("factor.verify", fid=flow.id))
 
 
-@bp.get("/login/<any(passkey, certificate):kind>")
+@bp.get("/login/<kind>")
 def login_alone(kind):
-    """A login by one method that names the account itself: a discoverable
-    passkey ("Prijava s ključem") or a certificate ("Prijava s potrdilom")."""
+    """A login by one method that names the account itself (one with an
+    ``alone_title``): a discoverable passkey ("Prijava s ključem") or a
+    certificate ("Prijava s potrdilom")."""
+    if kind not in METHODS or METHODS[kind].alone_title is None:
+        abort(404)
     iid = request.args.get("interaction") or None
     if iid and load_interaction(iid) is None:
         return render_template("interaction_expired.html"), 400

@@ -11,8 +11,7 @@ from ..i18n import lazy_gettext as _l
 from ..interactions import attach_login, load_interaction
 from .current import establish_login, safe_next
 from .factors import start_second_factor
-from .methods.certificate import available
-from .methods import combine
+from .methods import alone_methods, combine
 from .methods.password import LOCKED, PasswordMethod
 
 bp = Blueprint("authn", __name__)
@@ -67,4 +66,5 @@ def login():
     if error == "locked":
         status = 429
     return render_template("login.html", form=form, interaction=interaction, iid=iid,
-                           next_url=next_url, certificate_login=available(current_app)), status
+                           next_url=next_url,
+                           alone=[m for m in alone_methods() if m.available(current_app)]), status

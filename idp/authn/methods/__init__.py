@@ -19,7 +19,7 @@ from .sms import SmsMethod
 from .totp import TotpMethod
 
 __all__ = ["AMR_FACTORS", "KNOWLEDGE", "METHODS", "POSSESSION", "VERIFIED", "Method",
-           "Outcome", "Proof", "advance_counter", "combine", "enrolable", "mark_used",
+           "Outcome", "Proof", "advance_counter", "alone_methods", "combine", "enrolable", "mark_used",
            "methods_of", "register", "second_factor_kinds", "session_proof", "step_up_kinds",
            "unregister"]
 
@@ -29,6 +29,12 @@ def _second_factors():
     none was used yet."""
     return [m.kind for m in sorted((m for m in METHODS.values() if m.chooser is not None),
                                    key=lambda m: m.chooser)]
+
+
+def alone_methods():
+    """The methods that log in on their own (naming the account themselves)."""
+    return sorted((m for m in METHODS.values() if m.alone_title is not None),
+                  key=lambda m: m.chooser if m.chooser is not None else 0)
 
 
 def enrolable():
