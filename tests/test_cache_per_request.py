@@ -61,3 +61,35 @@ def test_outside_a_request_nothing_is_kept(app, make_client, asked):
         query_client(rp.client_id)
         query_client(rp.client_id)
     assert asked == [rp.client_id] * 2
+
+
+def test_a_tokens_client_and_account_are_asked_in_one_round_trip(app, make_client,
+                                                                 make_user, monkeypatch):
+    from idp.oauth.lookups import prefetch_token_rows, query_user
+
+    rp, _ = make_client()
+    user = make_user(email="ana@example.si")
+    shared = app.extensions["idp_store"]
+    calls = []
+    real = shared.get_many
+    monkeypatch.setattr(shared, "get_many", lambda *keys: calls.append(keys) or real(*keys))
+    with app.test_request_context("/userinfo"):
+        prefetch_token_rows(rp.client_id, user.id)
+        assert query_client(rp.client_id).client_id == rp.client_id
+        assert query_user(user.id).id == user.id
+        assert query_user(user.id).id == user.id
+    assert len(calls) == 1 and len(calls[0]) == 4
+
+
+def test_a_change_after_the_prefetch_is_seen_in_the_request(app, make_client, asked):
+    from idp.extensions import db
+    from idp.oauth.lookups import prefetch_token_rows
+
+    rp, _ = make_client()
+    with app.test_request_context("/userinfo"):
+        prefetch_token_rows(rp.client_id, None)
+        row = db.session.get(type(rp), rp.id)
+        row.name = "Nova banka"
+        db.session.commit()
+        assert query_client(rp.client_id).name == "Nova banka"
+        db.session.remove()

@@ -5,7 +5,7 @@ shared version of its row on every use."""
 from flask import current_app
 
 from ..accounts.models import User
-from ..cache import RowCache, SharedVersions, watch
+from ..cache import RowCache, SharedVersions, prefetch, watch
 from ..extensions import db
 from .models import OAuthClient
 
@@ -14,6 +14,14 @@ def query_client(client_id):
     if not client_id or len(client_id) > 64 or not client_id.isprintable():
         return None  # also keeps NUL bytes away from PostgreSQL
     return current_app.extensions["idp_clients"].get(client_id)
+
+
+def prefetch_token_rows(client_id, user_id):
+    """The versions of an access token's client and account in one round trip."""
+    lookups = [(current_app.extensions["idp_clients"], client_id)]
+    if user_id is not None:
+        lookups.append((current_app.extensions["idp_users"], user_id))
+    prefetch(*lookups)
 
 
 def query_user(user_id):

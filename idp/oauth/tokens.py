@@ -18,7 +18,7 @@ from ..store import get_json, set_json
 from ..timeutil import utcnow
 from . import backchannel
 from . import dpop, resources
-from .lookups import query_client, query_user
+from .lookups import prefetch_token_rows, query_client, query_user
 from .models import RefreshToken, digest
 
 
@@ -131,7 +131,10 @@ def query_access_token(token_string):
         return None
     key = "at:" + digest(token_string)
     record = get_json(store(), key)
-    if record is None or query_client(record["client_id"]) is None:
+    if record is None:
+        return None
+    prefetch_token_rows(record["client_id"], record.get("uid"))
+    if query_client(record["client_id"]) is None:
         return None
     return AccessToken(key, record)
 
