@@ -10,7 +10,7 @@ pipeline and the flows, so neither has to import the other for it."""
 import secrets
 import time
 
-from flask import current_app, session
+from flask import current_app, render_template, session
 
 from .extensions import store
 from .store import get_json, set_json
@@ -39,6 +39,12 @@ def load_interaction(iid):
     if data is None or data["bid"] != session.get("bid"):
         return None
     return data
+
+
+def interaction_expired():
+    """The page (400) for a paused request that is gone: expired, finished, or
+    another browser's. Every page that runs an interaction answers with it."""
+    return render_template("interaction_expired.html"), 400
 
 
 def save_interaction(iid, data):

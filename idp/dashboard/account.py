@@ -14,8 +14,9 @@ from ..accounts.service import AccountError, find_by_email, normalise_email, nor
 from ..authn.factors import require_recent_auth
 from ..authn.current import current_login, log_out_current
 from ..flows.code_step import CodeStep, discard_flow
-from ..flows.common import (PASSWORD_CHECK, PASSWORD_RULE, flow_expired, mask_email, mask_phone,
-                            send_code, send_code_limited)
+from ..delivery import mask_email, mask_phone
+from ..flows.common import (PASSWORD_CHECK, PASSWORD_RULE, flow_expired, send_code,
+                            send_code_limited)
 from ..forms import CsrfForm
 from ..flows.state import FlowState, begin_flow, end_flow, load_flow, save_flow
 from ..problems import validate_all

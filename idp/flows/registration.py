@@ -20,7 +20,8 @@ from ..authn.current import continue_to_rp, current_login, establish_login
 from ..authn.methods import METHODS, combine
 from ..authn.methods.password import PasswordMethod
 from ..extensions import db
-from ..interactions import attach_login, deny_interaction, load_interaction
+from ..interactions import (attach_login, deny_interaction, interaction_expired,
+                            load_interaction)
 from ..problems import validate_all
 from ..web import issuer_url
 from . import codes
@@ -106,7 +107,7 @@ def details():
     iid = request.values.get("interaction") or None
     interaction = load_interaction(iid)
     if iid and interaction is None:
-        return render_template("interaction_expired.html"), 400
+        return interaction_expired()
     form = DetailsForm()
     if request.method == "GET":
         form.interaction.data = iid

@@ -14,7 +14,7 @@ from ..i18n import lazy_gettext as _l
 from .. import audit
 from ..authn.current import continue_to_rp, renew_login, require_login
 from ..authn.methods.certificate import name_problem, presented
-from ..interactions import load_interaction
+from ..interactions import interaction_expired, load_interaction
 from ..problems import validate_all
 from . import cards
 from ..levels import HIGH, RANK, SUBSTANTIAL
@@ -58,7 +58,7 @@ def raise_level():
     login = require_login()
     iid, interaction = _pending()
     if iid and interaction is None:
-        return render_template("interaction_expired.html"), 400
+        return interaction_expired()
     return _trust_page(login, iid, interaction, IdKeyForm())
 
 
