@@ -23,6 +23,7 @@ from ..extensions import LOCALES, db
 from ..interactions import begin_interaction, end_interaction, load_interaction, save_interaction
 from ..timeutil import epoch
 from ..levels import acr_for
+from ..signing import ALGORITHMS
 from . import policy
 from .claims import released_scopes
 from .grants import LoginContext
@@ -153,7 +154,7 @@ def _hint_sub(id_token_hint, client):
         return None
     keyring = current_app.extensions["idp_keys"]
     try:
-        token = jwt.decode(id_token_hint, keyring.hint_keyset(), algorithms=["RS256", "ES256"])
+        token = jwt.decode(id_token_hint, keyring.hint_keyset(), algorithms=list(ALGORITHMS))
     except (JoseError, ValueError):
         raise InvalidRequestError("id_token_hint is not an ID token issued here.") from None
     claims = token.claims

@@ -9,12 +9,13 @@ from .. import audit
 from ..config import is_loopback
 from ..extensions import db
 from ..levels import ACR_URI, level_of
+from ..signing import ALGORITHMS
 from .claims import SCOPES_SUPPORTED
 from .client_auth import SECRET_METHODS, public_keyset
 from .models import OAuthClient, digest
 
 GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
-ID_TOKEN_ALGS = ("RS256", "ES256")
+ID_TOKEN_ALGS = ALGORITHMS  # the key ring's: one active key of each
 FAPI2_ID_TOKEN_ALGS = ("ES256",)  # FAPI 2.0 5.4: PS256 or ES256; our keys are RS256 and ES256
 AUTH_METHODS = (*SECRET_METHODS, "private_key_jwt", "none")
 PROFILES = ("fapi2",)
