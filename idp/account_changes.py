@@ -16,6 +16,7 @@ from .accounts.models import User
 from .accounts.notices import notify_owner
 from .accounts.puk import issue_puk
 from .accounts.service import AccountError, clear_login_failures, normalise_email
+from .authn.methods import METHODS
 from .authn.methods.models import LoginMethod
 from .authn.sessions import LoginSession, end_session, end_user_sessions
 from .delivery import DeliveryError, send_email
@@ -47,10 +48,11 @@ def verified_login_problem(trust_level, strength, id_key_at, now):
     return WEAK_LOGIN
 
 
-def can_log_in_alone(method):
-    """A discoverable passkey that verifies the person is a whole login by
-    itself ("Prijava s ključem" offers no list of keys to choose from)."""
-    return method.kind == "passkey" and method.user_verified and method.discoverable
+def can_log_in_alone(row):
+    """Whether an added login method is a whole login by itself (its
+    method's ``whole_login``: a discoverable passkey that verifies the person)."""
+    method = METHODS.get(row.kind)
+    return method is not None and method.whole_login(row)
 
 
 def removal_problem(target, methods, has_password):

@@ -106,6 +106,11 @@ class Method:
         """Why this account cannot start adding it (a message), or None."""
         return None
 
+    def whole_login(self, row):
+        """Whether this added ``row`` is a whole login by itself, so that the
+        account keeps a way in without its password."""
+        return False
+
     def detail(self, row, user):
         """What the dashboard's list says about one added ``row`` beside its
         label (the phone it sends to, say), or None."""

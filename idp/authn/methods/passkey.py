@@ -113,6 +113,11 @@ class PasskeyMethod(Method):
     def detail(self, row, user):
         return _l("verifies you (PIN or biometrics)") if row.user_verified else None
 
+    def whole_login(self, row):
+        # "Prijava s ključem" offers no list of keys: the key must name the
+        # account (discoverable) and verify the person.
+        return bool(row.user_verified and row.discoverable)
+
     # -- authentication ---------------------------------------------------------
 
     def prepare(self, flow, user):
