@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from idp.dashboard.account import ContactChange
+from idp.flows.contact import ContactChange
 from idp.flows.recovery import Recovery
 from idp.flows.registration import Registration
 from idp.flows.state import StepError, begin_flow, load_flow, save_flow

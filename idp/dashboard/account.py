@@ -3,53 +3,26 @@
 (confirmed with a code sent by e-mail). All need a recent authentication."""
 
 import time
-from dataclasses import dataclass
 
 from flask import (Blueprint, flash, make_response, redirect, render_template, request,
                    session, url_for)
 from ..i18n import lazy_gettext as _l
 
 from .. import account_changes as changes
-from ..accounts.service import AccountError, find_by_email, normalise_email, normalise_phone
+from ..accounts.service import AccountError, normalise_email, normalise_phone
 from ..authn.factors import require_recent_auth
 from ..authn.current import current_login, log_out_current
-from ..flows.code_step import CodeStep, discard_flow
 from ..delivery import mask_email, mask_phone
-from ..flows.common import (PASSWORD_CHECK, PASSWORD_RULE, flow_expired, send_code,
-                            send_code_limited)
+from ..flows.code_step import discard_flow
+from ..flows.common import PASSWORD_CHECK, PASSWORD_RULE, flow_expired
+from ..flows.contact import CODE_STEPS, begin_change, own_flow, send_again
+from ..flows.state import end_flow
 from ..forms import CsrfForm
-from ..flows.state import FlowState, begin_flow, end_flow, load_flow, save_flow
 from ..problems import validate_all
-from ..web import issuer_url
 from .forms import ConfirmForm, EmailChangeForm, PasswordChangeForm, PhoneChangeForm
 
 bp = Blueprint("account", __name__)
 
-KIND = "change"
-
-
-@dataclass(kw_only=True)
-class ContactChange(FlowState):
-    """A change of the e-mail address or mobile number, or the deletion of the
-    account, waiting for the code sent to ``value``."""
-    KIND = KIND
-    TRANSITIONS = {}  # one step: "confirm"
-    field: str  # "email", "phone" or "delete"
-    value: str  # the new address or number; for "delete" the account's address
-    user_id: int
-    taken: bool  # another account uses the address: its owner gets a notice
-    lang: str | None  # that owner's language
-
-
-# What each confirmation flow changes: the channel its code goes by, and where.
-CHANNELS = {"email": "email", "phone": "sms", "delete": "email"}
-CODE_STEPS = {
-    field: CodeStep(CHANNELS[field], "account.confirm", title, 2, 2,
-                    "account.resend", "account.cancel")
-    for field, title in (("email", _l("Change the e-mail address")),
-                         ("phone", _l("Change the mobile number")),
-                         ("delete", _l("Delete the account")))
-}
 TAKEN = _l("Another account uses this address. Nothing was changed.")
 CONTACT_MESSAGES = {
     "email": {"invalid": _l("Enter an e-mail address like name@example.si."),
@@ -130,7 +103,7 @@ def _change_contact(kind, form, read):
 def contact_problem(kind, value, user):
     """Why ``value`` cannot become the account's e-mail or mobile, or None.
     Whether another account uses it is not said here (that would tell anyone
-    logged in which addresses are registered): ``_begin`` tells that owner."""
+    logged in which addresses are registered): ``begin_change`` tells that owner."""
     if value == getattr(user, kind):
         return "same"
     return None
@@ -146,44 +119,15 @@ def delete():
 
 
 def _begin(field, value):
-    login = current_login()
-    owner = find_by_email(value) if field == "email" else None
-    flow = begin_flow(KIND, "confirm", state=ContactChange(
-        field=field, value=value, user_id=login.user_id,
-        taken=owner is not None and owner.id != login.user_id,
-        lang=owner.locale if owner is not None else None))
-    send_code_limited(flow, CHANNELS[field], value, kind=_message(flow), **_context(flow))
-    save_flow(flow)
+    flow = begin_change(field, value, current_login())
     return redirect(url_for("account.confirm", fid=flow.id))
-
-
-def _message(flow):
-    """An address another account uses gets a notice to its owner instead of a
-    code; the page looks the same either way."""
-    if flow.data.taken:
-        return "address_in_use"
-    return "one_time_password" if CHANNELS[flow.data.field] == "sms" else "confirmation_code"
-
-
-def _context(flow):
-    if flow.data.taken:
-        return {"lang": flow.data.lang, "login_url": issuer_url("authn.login"),
-                "recover_url": issuer_url("recover.start")}
-    return {}
-
-
-def _own_flow(fid):
-    login = current_login()
-    flow = load_flow(KIND, fid)
-    if flow is None or login is None or flow.data.user_id != login.user_id:
-        return None, login
-    return flow, login
 
 
 @bp.route("/account/confirm/<fid>", methods=["GET", "POST"])
 @require_recent_auth
 def confirm(fid):
-    flow, login = _own_flow(fid)
+    login = current_login()
+    flow = own_flow(fid, login)
     if flow is None:
         return flow_expired(url_for("dashboard.home"))
     field = flow.data.field
@@ -221,17 +165,15 @@ def _apply(field, value, login):
 @bp.post("/account/confirm/<fid>/resend")
 @require_recent_auth
 def resend(fid):
-    flow, _ = _own_flow(fid)
+    flow = own_flow(fid, current_login())
     if flow is None:
         return flow_expired(url_for("dashboard.home"))
-    step = CODE_STEPS[flow.data.field]
-    return step.resend(flow, flow.data.value, lambda flow: send_code(
-        flow, step.channel, flow.data.value, kind=_message(flow), **_context(flow)))
+    return CODE_STEPS[flow.data.field].resend(flow, flow.data.value, send_again)
 
 
 @bp.post("/account/confirm/<fid>/cancel")
 def cancel(fid):
-    flow, _ = _own_flow(fid)
+    flow = own_flow(fid, current_login())
     if flow is not None and CsrfForm().validate_on_submit():
         discard_flow(flow)
     return redirect(url_for("dashboard.home"))
