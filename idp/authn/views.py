@@ -8,7 +8,7 @@ from wtforms.validators import DataRequired, Length
 
 from ..accounts.service import check_password, clear_login_failures
 from ..i18n import lazy_gettext as _l
-from ..interactions import attach_login, load_interaction
+from ..interactions import attach_login, interaction_expired, load_interaction
 from .current import establish_login, safe_next
 from .factors import start_second_factor
 from .methods import alone_methods, combine
@@ -32,7 +32,7 @@ def login():
     iid = request.values.get("interaction") or None
     interaction = load_interaction(iid)
     if iid and interaction is None:
-        return render_template("interaction_expired.html"), 400
+        return interaction_expired()
 
     form = LoginForm()
     next_url = None if interaction else safe_next(request.values.get("next"))
