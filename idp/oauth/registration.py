@@ -288,11 +288,11 @@ class SafeJsonPayload(JsonPayload):
     ``invalid_request`` answer, never an HTML error page."""
 
     def __init__(self, request):
-        self._request = request
+        self.source = request
 
     @property
     def data(self):
-        body = self._request.get_json(silent=True)
+        body = self.source.get_json(silent=True)
         if not isinstance(body, dict):
             raise InvalidRequestError("The body must be a JSON object "
                                       "(Content-Type: application/json).")
