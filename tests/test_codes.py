@@ -2,7 +2,7 @@
 
 import pytest
 
-from idp.flows import codes
+from idp import codes
 from idp.flows.registration import check_details
 
 RECORD = {"digest": "x", "sent_at": 100.0, "expires": 700.0}

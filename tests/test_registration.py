@@ -15,7 +15,7 @@ from idp.accounts.models import User
 from idp.accounts.puk import ALPHABET, verify_puk
 from idp.audit import AuditEvent
 from idp.extensions import db
-from idp.flows import codes
+from idp import codes
 
 NEW_PASSWORD = "Modra-Lipa-42"
 ACR_LOW = "http://eidas.europa.eu/LoA/low"

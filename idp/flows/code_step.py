@@ -12,9 +12,9 @@ from flask import current_app, redirect, render_template, url_for
 
 from ..forms import CsrfForm
 from ..i18n import lazy_gettext as _l
-from . import codes
+from .. import codes
+from ..codes import CODE_MESSAGES, resend_refusal, send_code, undelivered_message
 from ..delivery import mask_email, mask_phone
-from .common import CODE_MESSAGES, resend_refusal, send_code, undelivered_message
 from .forms import EmailCodeForm, SmsCodeForm
 from .state import end_flow, save_flow
 

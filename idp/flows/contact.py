@@ -9,7 +9,7 @@ from ..accounts.service import find_by_email
 from ..i18n import lazy_gettext as _l
 from ..web import issuer_url
 from .code_step import CodeStep
-from .common import send_code, send_code_limited
+from ..codes import send_code, send_code_limited
 from .state import FlowState, begin_flow, load_flow, save_flow
 
 KIND = "change"

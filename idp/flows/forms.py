@@ -8,7 +8,9 @@ from flask_wtf import FlaskForm
 from phonenumbers import COUNTRY_CODE_TO_REGION_CODE, country_code_for_region
 from wtforms import (BooleanField, EmailField, HiddenField, PasswordField, SelectField,
                      StringField, SubmitField, TelField)
-from wtforms.validators import DataRequired, Length, Regexp
+from wtforms.validators import DataRequired, Length
+
+from ..forms import CODE_CHECKS
 
 DEFAULT_REGION = "SI"
 
@@ -55,10 +57,6 @@ class DetailsForm(FlaskForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.phone_region.choices = region_choices()
-
-
-CODE_CHECKS = [DataRequired(_l("Enter the code.")),
-               Regexp(r"^\s*\d{6}\s*$", message=_l("The code has 6 digits."))]
 
 
 class EmailCodeForm(FlaskForm):

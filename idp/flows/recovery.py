@@ -21,7 +21,8 @@ from ..interactions import load_interaction
 from ..problems import validate_all
 from ..timeutil import utcnow
 from .code_step import CodeStep, discard_flow
-from .common import PASSWORD_CHECK, PASSWORD_RULE, flow_at, flow_expired, send_code_limited
+from ..codes import send_code_limited
+from .common import PASSWORD_CHECK, PASSWORD_RULE, flow_at, flow_expired
 from ..forms import CsrfForm
 from .forms import NewPasswordForm, PukAcknowledgementForm, PukForm
 from .state import FlowState, begin_flow, end_flow, load_flow, save_flow

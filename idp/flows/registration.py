@@ -24,10 +24,10 @@ from ..interactions import (attach_login, deny_interaction, interaction_expired,
                             load_interaction)
 from ..problems import validate_all
 from ..web import issuer_url
-from . import codes
+from .. import codes
+from ..codes import TOO_MANY_SENDS, send_code, send_code_limited
 from .code_step import CodeStep, discard_flow
-from .common import (PASSWORD_CHECK, PASSWORD_RULE, TOO_MANY_SENDS, flow_at, flow_expired,
-                     send_code, send_code_limited)
+from .common import PASSWORD_CHECK, PASSWORD_RULE, flow_at, flow_expired
 from ..forms import CsrfForm
 from .forms import ChoiceForm, DetailsForm, PukAcknowledgementForm
 from .state import FlowState, begin_flow, end_flow, load_flow, save_flow

@@ -5,10 +5,11 @@ from ...i18n import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import StringField, SubmitField
 
-from ...flows import codes
-from ...flows.common import (CODE_MESSAGES, mask_phone, resend_refusal, send_code,
-                             send_code_limited, undelivered_message)
-from ...flows.forms import CODE_CHECKS
+from ... import codes
+from ...codes import (CODE_MESSAGES, resend_refusal, send_code, send_code_limited,
+                      undelivered_message)
+from ...delivery import mask_phone
+from ...forms import CODE_CHECKS
 from ...levels import SUBSTANTIAL
 from .. import SMS_AMR
 from .base import POSSESSION, Method, Outcome, methods_of

@@ -3,7 +3,11 @@
 A code is 6 digits, stored only as an HMAC under the app's secret key, valid
 for ``CONFIRMATION_CODE_TTL`` seconds, allows ``CONFIRMATION_CODE_TRIES`` wrong
 guesses (counted atomically in the store), and is consumed by the first right
-guess. Sending is limited per address or number and per client IP."""
+guess. Sending is limited per address or number and per client IP.
+
+Below both the flows and the login methods (the SMS method sends its codes
+here too); the messages of a code check and of a send are the methods' and
+pages' words, kept here once."""
 
 import hashlib
 import hmac
@@ -11,11 +15,13 @@ import secrets
 import time
 from dataclasses import dataclass
 
-from flask import current_app
+from flask import current_app, request
 
-from .. import ratelimits
-from ..extensions import store
-from ..store import get_json, set_json
+from . import ratelimits
+from .delivery import DeliveryError, send_email, send_sms
+from .i18n import lazy_gettext as _l
+from .extensions import store
+from .store import get_json, set_json
 
 OK, WRONG, EXPIRED, EXHAUSTED, MISSING = "ok", "wrong", "expired", "exhausted", "missing"
 
@@ -125,3 +131,65 @@ def count_send(ip, *targets):
 def _target_keys(targets):
     # Callers pass normalised addresses (normalise_email) and E.164 numbers.
     return [ratelimits.identifier_key(target) for target in targets]
+
+
+CODE_MESSAGES = {
+    WRONG: _l("The code is not correct. Check it and try again."),
+    EXPIRED: _l("The code has expired. Ask for a new one."),
+    EXHAUSTED: _l("Too many wrong attempts. Ask for a new code."),
+    MISSING: _l("This code is no longer valid. Ask for a new one."),
+}
+SEND_FAILED = {
+    "email": _l("We could not send the e-mail. Please try again in a moment."),
+    "sms": _l("We could not send the SMS. Please try again in a moment."),
+}
+TOO_MANY_SENDS = _l("Too many codes have been requested. Try again in an hour.")
+
+
+def send_code(flow, channel, target, kind=None, lang=None, **context):
+    """Issue a code for ``channel`` and deliver it; ``flow.undelivered`` says
+    whether it failed. ``kind`` replaces the usual message (the notice to
+    the owner of an address that is already registered gets no code)."""
+    code = issue_code(flow, channel)
+    minutes = current_app.config["CONFIRMATION_CODE_TTL"] // 60
+    try:
+        if channel == "email":
+            send_email(target, kind or "registration_code", lang=lang, code=code,
+                       minutes=minutes, **context)
+        else:
+            send_sms(target, kind or "one_time_password", lang=lang, code=code,
+                     minutes=minutes, **context)
+    except DeliveryError:
+        discard_code(flow, channel)  # no cool-down for a code nobody got
+        flow.undelivered = channel
+        return False
+    count_send(request.remote_addr, target)
+    flow.undelivered = None
+    return True
+
+
+def send_code_limited(flow, channel, target, kind=None, lang=None, **context):
+    """``send_code`` within the per-number and per-IP limits (first sends)."""
+    if not allow_send(request.remote_addr, target):
+        discard_code(flow, channel)
+        flow.undelivered = "limited"
+        return False
+    return send_code(flow, channel, target, kind=kind, lang=lang, **context)
+
+
+def undelivered_message(flow, channel):
+    """What the code page says when the last code did not go out."""
+    state = flow.undelivered
+    if state == "limited":
+        return TOO_MANY_SENDS
+    return SEND_FAILED[channel] if state == channel else None
+
+
+def resend_refusal(flow, channel, *targets):
+    """Why a code may not be sent again now (a message), or None."""
+    wait = resend_wait(flow, channel)
+    if wait:
+        return _l("You can ask for a new code in %(seconds)s seconds.", seconds=wait)
+    if not allow_send(request.remote_addr, *targets):
+        return TOO_MANY_SENDS
+    return None
