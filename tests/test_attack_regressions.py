@@ -375,3 +375,21 @@ def test_an_outage_at_sending_charges_no_send(app, client, smtp_sink):
     assert client.post("/register", data=data).status_code == 302
     assert len(smtp_sink.to("nova@example.si")) == 1
     assert client.post("/register", data=data).status_code == 429
+
+
+# -- a deleted client's tokens die with it ---------------------------------------------------
+
+def test_the_tokens_of_a_deleted_client_stop_working(client, flow, rp, make_client, ana):
+    from idp.oauth.clients import delete_client
+    from idp.oauth.models import OAuthClient
+
+    f = flow(rp)
+    tokens = f.exchange(f.code("ana@example.si")["code"], secret=rp.secret).get_json()
+    other, other_secret = make_client(name="Davčna")
+    delete_client(db.session.get(OAuthClient, rp.id))
+    bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
+    assert client.get("/userinfo", headers=bearer).status_code == 401
+    for kind in ("access_token", "refresh_token"):
+        record = client.post("/introspect", data={"token": tokens[kind]},
+                             auth=(other.client_id, other_secret)).get_json()
+        assert record == {"active": False}, kind

@@ -84,3 +84,13 @@ def test_keys_list_and_rotate(runner, app):
     active = {e["kid"] for e in after if not e["retired_at"]}
     assert active == {k["kid"] for k in added}
     assert {e["kid"] for e in before} <= {e["kid"] for e in after}
+
+
+def test_client_ids_never_look_like_options(monkeypatch):
+    """A generated id starting with "-" would be read as an option by
+    ``idp clients show ID``; such draws are skipped."""
+    from idp.oauth import clients
+
+    draws = iter(["-leading-dash-0000000", "_fine-id-0000000000"])
+    monkeypatch.setattr(clients.secrets, "token_urlsafe", lambda n: next(draws))
+    assert clients.new_client_id() == "_fine-id-0000000000"

@@ -73,7 +73,7 @@ def create_client(name, redirect_uris=(), post_logout_redirect_uris=(), public=F
         raise ClientError(f"unknown scopes: {', '.join(sorted(unknown))}")
     if id_token_alg not in ID_TOKEN_ALGS:
         raise ClientError(f"id token algorithm must be one of {', '.join(ID_TOKEN_ALGS)}")
-    client_id = client_id or secrets.token_urlsafe(16)
+    client_id = client_id or new_client_id()
     if get_client(client_id):
         raise ClientError(f"a client with id {client_id!r} already exists")
     uses_secret = security["token_endpoint_auth_method"] in SECRET_METHODS
@@ -149,6 +149,15 @@ def get_client(client_id):
 
 def list_clients():
     return db.session.execute(db.select(OAuthClient).order_by(OAuthClient.id)).scalars().all()
+
+
+def new_client_id():
+    """A random client id (128 bits) that never starts with "-", which a
+    command line (``idp clients show ID``) would read as an option."""
+    while True:
+        value = secrets.token_urlsafe(16)
+        if not value.startswith("-"):
+            return value
 
 
 def delete_client(client, actor="operator"):

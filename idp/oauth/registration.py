@@ -371,7 +371,7 @@ class RegistrationEndpoint(_Validation, BaseRegistrationEndpoint):
         if used != 1:
             db.session.rollback()
             raise InvalidTokenError("The initial access token is used up.")
-        client_id = secrets.token_urlsafe(16)
+        client_id = client_service.new_client_id()
         try:
             client, secret = client_service.create_client(
                 settings["name"] or client_id, settings["redirect_uris"],
