@@ -88,11 +88,9 @@ def _init_keys(app):
 
 
 def _init_blueprints(app):
-    from .authn import factors
-    from .authn import views as authn_views
     from .dashboard import account, methods
     from .dashboard import views as dashboard_views
-    from .flows import recovery, registration
+    from .flows import factor, login, recovery, registration
     from .oauth import documents as oauth_documents
     from .oauth import server as oauth_server
     from .oauth import views as oauth_views
@@ -102,8 +100,8 @@ def _init_blueprints(app):
 
     oauth_server.init_app(app)
     oauth_documents.init_app(app)  # discovery and JWKS ahead of Flask's machinery
-    app.register_blueprint(authn_views.bp)
-    app.register_blueprint(factors.bp)
+    app.register_blueprint(login.bp)
+    app.register_blueprint(factor.bp)
     app.register_blueprint(dashboard_views.bp)
     app.register_blueprint(methods.bp)
     app.register_blueprint(account.bp)

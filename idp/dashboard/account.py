@@ -10,7 +10,7 @@ from ..i18n import lazy_gettext as _l
 
 from .. import account_changes as changes
 from ..accounts.service import AccountError, normalise_email, normalise_phone
-from ..authn.factors import require_recent_auth
+from ..flows.factor import require_recent_auth
 from ..authn.current import current_login, log_out_current
 from ..delivery import mask_email, mask_phone
 from ..flows.code_step import discard_flow

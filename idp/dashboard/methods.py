@@ -13,7 +13,7 @@ from flask_wtf import FlaskForm
 
 from .. import account_changes as changes
 from ..accounts.service import AccountError, record_login_failure
-from ..authn.factors import require_recent_auth
+from ..flows.factor import require_recent_auth
 from ..authn.methods import METHODS, enrolable, methods_of
 from ..authn.methods.models import LoginMethod
 from ..authn.current import continue_to_rp, current_login, log_out_current, require_login

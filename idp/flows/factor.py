@@ -18,17 +18,17 @@ from .. import audit
 from ..accounts.models import User
 from ..accounts.service import clear_login_failures, login_locked, record_login_failure
 from ..extensions import db
-from ..flows.common import flow_expired
 from ..forms import CsrfForm
-from ..flows.state import begin_flow, end_flow, load_flow, save_flow
-from ..interactions import attach_login, load_interaction
+from ..interactions import attach_login, interaction_expired, load_interaction
 from ..levels import RANK, SUBSTANTIAL
-from .methods import (METHODS, Proof, combine, mark_used, second_factor_kinds,
-                      session_proof, step_up_kinds)
-from .methods.password import LOCKED, PasswordMethod
-from .sessions import step_up_session
-from .current import (continue_to_rp, current_login, establish_login, renew_login, require_login,
-                    safe_next)
+from ..authn.current import (continue_to_rp, current_login, establish_login, renew_login,
+                             require_login, safe_next)
+from ..authn.methods import (METHODS, Proof, combine, mark_used, second_factor_kinds,
+                             session_proof, step_up_kinds)
+from ..authn.methods.password import LOCKED, PasswordMethod
+from ..authn.sessions import step_up_session
+from .common import flow_expired
+from .state import begin_flow, end_flow, load_flow, save_flow
 
 bp = Blueprint("factor", __name__)
 
@@ -70,7 +70,7 @@ def login_alone(kind):
         abort(404)
     iid = request.args.get("interaction") or None
     if iid and load_interaction(iid) is None:
-        return render_template("interaction_expired.html"), 400
+        return interaction_expired()
     flow = begin_factor_flow(ALONE, [kind], iid=iid,
                              next_url=None if iid else safe_next(request.args.get("next")))
     return redirect(url_for("factor.verify", fid=flow.id))
@@ -223,7 +223,7 @@ def step_up():
     iid = request.args.get("interaction") or None
     interaction = load_interaction(iid)
     if interaction is None:
-        return render_template("interaction_expired.html"), 400
+        return interaction_expired()
     if interaction.get("step_up_sid") != login.public_id:
         # Only where the policy asked this session for a step-up.
         return redirect(url_for("oauth.resume", iid=iid))

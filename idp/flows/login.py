@@ -1,5 +1,5 @@
 """The login page: e-mail and password, then (when the account has one) the
-second factor (``factors.py``). The session API it uses is in ``current.py``."""
+second factor (``factor.py``). The session API it uses is ``authn/current.py``."""
 
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
@@ -9,10 +9,10 @@ from wtforms.validators import DataRequired, Length
 from ..accounts.service import check_password, clear_login_failures
 from ..i18n import lazy_gettext as _l
 from ..interactions import attach_login, interaction_expired, load_interaction
-from .current import establish_login, safe_next
-from .factors import start_second_factor
-from .methods import alone_methods, combine
-from .methods.password import LOCKED, PasswordMethod
+from ..authn.current import establish_login, safe_next
+from ..authn.methods import alone_methods, combine
+from ..authn.methods.password import LOCKED, PasswordMethod
+from .factor import start_second_factor
 
 bp = Blueprint("authn", __name__)
 
