@@ -5,7 +5,9 @@ import json
 
 import pytest
 
+from idp.authn.methods import Proof
 from idp.flows.contact import ContactChange
+from idp.flows.factor import Factor
 from idp.flows.recovery import Recovery
 from idp.flows.registration import Registration
 from idp.flows.state import StepError, begin_flow, load_flow, save_flow
@@ -62,6 +64,37 @@ def test_untyped_flows_keep_their_dict(app):
         save_flow(flow)
         assert load_flow("verify", flow.id).data == {"purpose": "login", "user_id": None,
                                                      "undelivered": "sms"}
+        assert load_flow("verify", flow.id).scratch["undelivered"] == "sms"
+
+
+def test_the_factor_flow_keeps_its_proofs_and_the_method_s_scratch(app):
+    with app.test_request_context("/"):
+        proof = Proof(("pwd",), frozenset({"knowledge"}), "low")
+        flow = begin_flow("factor", "verify", state=Factor(
+            purpose="step_up", kinds=["totp"], user_id=3, proofs=[proof.as_dict()],
+            required="substantial"))
+        flow.scratch["challenge"] = "abc"
+        save_flow(flow)
+        raw = json.loads(app.extensions["idp_store"].get(f"flow:factor:{flow.id}"))
+        assert raw["data"]["scratch"] == {"challenge": "abc"}
+        loaded = load_flow("factor", flow.id)
+        assert loaded.data == Factor(purpose="step_up", kinds=["totp"], user_id=3,
+                                     proofs=[proof.as_dict()], required="substantial",
+                                     scratch={"challenge": "abc"})
+        assert loaded.data.with_proof(proof) == [proof, proof]
+        with pytest.raises(StepError):
+            loaded.advance("done")
+
+
+def test_a_factor_flow_stored_as_the_old_dict_starts_again(app):
+    with app.test_request_context("/"):
+        flow = begin_flow("factor", "verify", state=Factor(purpose="login", kinds=["sms"]))
+        key = f"flow:factor:{flow.id}"
+        raw = json.loads(app.extensions["idp_store"].get(key))
+        raw["data"] = {"purpose": "login", "kinds": ["sms"], "user_id": None, "proofs": [],
+                       "next": None, "required": None, "sms_sent": True}
+        app.extensions["idp_store"].set(key, json.dumps(raw), 60)
+        assert load_flow("factor", flow.id) is None
 
 
 def test_the_contact_change_records_what_it_changes(app):

@@ -58,16 +58,16 @@ class TestTokenMethod(Method):
         return Outcome(error="That is not the word on your token.", failed=True)
 
     def begin_enrolment(self, flow, user):
-        flow.data.setdefault("token_word", secrets.token_hex(4))
-        return {"token_word": flow.data["token_word"]}
+        flow.scratch.setdefault("token_word", secrets.token_hex(4))
+        return {"token_word": flow.scratch["token_word"]}
 
     def finish_enrolment(self, flow, user, form):
-        if not secrets.compare_digest(_digest(flow.data["token_word"]),
+        if not secrets.compare_digest(_digest(flow.scratch["token_word"]),
                                       _digest(form.word.data)):
             return Outcome(error="That is not the word on your token.", failed=True)
         return Outcome(self.proof(), user_id=user.id, method=LoginMethod(
             user_id=user.id, kind=self.kind, name="My test token",
-            secret=_digest(flow.data.pop("token_word"))))
+            secret=_digest(flow.scratch.pop("token_word"))))
 
 
 # -- ... and one partial (for asking and for enrolling) ------------------------------------

@@ -8,6 +8,7 @@ verifies, and ``_finish`` does what the flow's purpose says. Failures count
 towards the account's lock-out like wrong passwords."""
 
 import time
+from dataclasses import dataclass, field
 from functools import wraps
 
 from flask import (Blueprint, abort, current_app, jsonify, redirect, render_template, request,
@@ -28,7 +29,7 @@ from ..authn.methods import (METHODS, Proof, combine, mark_used, second_factor_k
 from ..authn.methods.password import LOCKED, PasswordMethod
 from ..authn.sessions import step_up_session
 from .common import flow_expired
-from .state import begin_flow, end_flow, load_flow, save_flow
+from .state import FlowState, begin_flow, end_flow, load_flow, save_flow
 
 bp = Blueprint("factor", __name__)
 
@@ -43,11 +44,28 @@ TITLES = {LOGIN: _l("Confirm your login"), REAUTH: _l("Confirm it is you"),
 TOO_WEAK = _l("This confirmation is not strong enough for the service. Choose another way.")
 
 
+@dataclass(kw_only=True)
+class Factor(FlowState):
+    """Proving a factor on the one verify page, for ``purpose``."""
+    KIND = KIND
+    TRANSITIONS = {"verify": set()}  # one page; the flow ends when a proof lands
+    purpose: str  # LOGIN, ALONE, REAUTH or STEP_UP
+    kinds: list  # the methods offered, the first one shown first
+    user_id: int | None = None  # None: a login by one method alone names the account
+    proofs: list = field(default_factory=list)  # what is proven already (Proof.as_dict)
+    next: str | None = None  # where a login without an RP or a re-authentication goes
+    required: str | None = None  # the level a step-up must reach
+    scratch: dict = field(default_factory=dict)  # the method's own (flow.scratch)
+
+    def with_proof(self, proof):
+        return [Proof.from_dict(p) for p in self.proofs] + [proof]
+
+
 def begin_factor_flow(purpose, kinds, user=None, iid=None, proofs=(), next_url=None,
                       required=None):
-    return begin_flow(KIND, "verify", iid=iid, purpose=purpose, kinds=list(kinds),
-                      user_id=user.id if user else None,
-                      proofs=[p.as_dict() for p in proofs], next=next_url, required=required)
+    return begin_flow(KIND, "verify", iid=iid, state=Factor(
+        purpose=purpose, kinds=list(kinds), user_id=user.id if user else None,
+        proofs=[p.as_dict() for p in proofs], next=next_url, required=required))
 
 
 def start_second_factor(user, iid, next_url=None):
@@ -97,15 +115,15 @@ def verify(fid):
     flow = load_flow(KIND, fid)
     if flow is None:
         return flow_expired(url_for("authn.login"))
-    user = db.session.get(User, flow.data["user_id"]) if flow.data["user_id"] else None
-    if flow.data["user_id"] and (user is None or not user.active):
+    user = db.session.get(User, flow.data.user_id) if flow.data.user_id else None
+    if flow.data.user_id and (user is None or not user.active):
         end_flow(flow)
         return flow_expired(url_for("authn.login"))
-    if flow.data["purpose"] in SAME_SESSION and not _same_login(user):
+    if flow.data.purpose in SAME_SESSION and not _same_login(user):
         end_flow(flow)
         return redirect(url_for("authn.login"))
 
-    kinds = flow.data["kinds"]
+    kinds = flow.data.kinds
     kind = request.values.get("method")
     kind = kind if kind in kinds else kinds[0]
     method = METHODS[kind]
@@ -139,19 +157,19 @@ def verify(fid):
     save_flow(flow)
     return render_template(
         "factor.html", flow=flow, form=form, kind=kind, method=method, notice=notice,
-        title=TITLES.get(flow.data["purpose"]) or method.alone_title,
-        purpose=flow.data["purpose"], step_up=_step_up_reason(flow),
+        title=TITLES.get(flow.data.purpose) or method.alone_title,
+        purpose=flow.data.purpose, step_up=_step_up_reason(flow),
         others=[METHODS[k] for k in kinds if k != kind], user=user,
         cancel=_cancel_url(flow), **context), status
 
 
 def _step_up_reason(flow):
     """Which service asks a step-up for which level, for the page to say."""
-    if flow.data["purpose"] != STEP_UP:
+    if flow.data.purpose != STEP_UP:
         return None
     interaction = load_interaction(flow.iid)
     return {"service": interaction["client_name"] if interaction else None,
-            "level": flow.data["required"]}
+            "level": flow.data.required}
 
 
 def _locked_page(flow):
@@ -160,9 +178,9 @@ def _locked_page(flow):
 
 
 def _cancel_url(flow):
-    if flow.data["purpose"] == REAUTH:
+    if flow.data.purpose == REAUTH:
         return url_for("dashboard.home")
-    if flow.data["purpose"] == STEP_UP:
+    if flow.data.purpose == STEP_UP:
         return url_for("factor.step_up", interaction=flow.iid, cancel=1)
     return url_for("authn.login", interaction=flow.iid)
 
@@ -170,10 +188,9 @@ def _cancel_url(flow):
 def _too_weak(flow, outcome):
     """A step-up whose proof still leaves the login below the level asked for
     (a key that did not verify the person, say)."""
-    if flow.data["purpose"] != STEP_UP:
+    if flow.data.purpose != STEP_UP:
         return False
-    proofs = [Proof.from_dict(p) for p in flow.data["proofs"]] + [outcome.proof]
-    return RANK[combine(proofs)[1]] < RANK[flow.data["required"]]
+    return RANK[combine(flow.data.with_proof(outcome.proof))[1]] < RANK[flow.data.required]
 
 
 def _same_login(user):
@@ -185,19 +202,18 @@ def _finish(flow, outcome, kind):
     end_flow(flow)
     if outcome.method is not None:
         mark_used(outcome.method)
-    purpose = flow.data["purpose"]
-    user = db.session.get(User, outcome.user_id or flow.data["user_id"])
+    purpose = flow.data.purpose
+    user = db.session.get(User, outcome.user_id or flow.data.user_id)
     if purpose == REAUTH:
         renew_login()
         session["verified_at"] = int(time.time())
         audit.record("reauthenticated", user_id=user.id, ip=request.remote_addr,
                      method=kind)
-        return redirect(flow.data["next"] or url_for("dashboard.home"))
+        return redirect(flow.data.next or url_for("dashboard.home"))
 
     if not user.active or login_locked(user.email, user):
         return _locked_page(flow)
-    proofs = [Proof.from_dict(p) for p in flow.data["proofs"]] + [outcome.proof]
-    amr, strength = combine(proofs)
+    amr, strength = combine(flow.data.with_proof(outcome.proof))
     clear_login_failures(user.email, user)
     interaction = load_interaction(flow.iid)
     if purpose == STEP_UP:
@@ -210,7 +226,7 @@ def _finish(flow, outcome, kind):
     started = establish_login(user, amr, strength)
     if interaction is not None:
         attach_login(flow.iid, interaction, started)
-    return continue_to_rp(flow.iid, interaction, flow.data.get("next"))
+    return continue_to_rp(flow.iid, interaction, flow.data.next)
 
 
 # -- step-up -------------------------------------------------------------------------

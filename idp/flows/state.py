@@ -66,6 +66,13 @@ class StoredFlow:
         else:
             self.data.undelivered = value
 
+    @property
+    def scratch(self):
+        """Where a login method keeps what it needs between pages (a passkey
+        challenge, whether the SMS went out): the typed state's ``scratch``,
+        or a plain flow's data."""
+        return self.data if isinstance(self.data, dict) else self.data.scratch
+
     def advance(self, step, transitions=None):
         """Move to ``step`` if the table allows it (by default the typed state's)."""
         if transitions is None:

@@ -56,7 +56,9 @@ class Method:
     Adding a method is one subclass, registered with ``register``, and its
     template partials (``templates/methods/<kind>_factor.html`` and
     ``<kind>_enrol.html``). A method that can send its answer again (an SMS
-    code) also defines ``resend(flow, user)``, which returns a refusal or None."""
+    code) also defines ``resend(flow, user)``, which returns a refusal or None.
+    What a method keeps between pages (a challenge, a secret being enrolled)
+    goes in ``flow.scratch``."""
 
     kind = ""  # "password", "sms", "totp", "passkey", "certificate"
     amr = ()  # RFC 8176 values it contributes
@@ -128,7 +130,7 @@ class Method:
         raise NotImplementedError
 
     def begin_enrolment(self, flow, user):
-        """Context for the enrolment page; keeps what it needs in the flow."""
+        """Context for the enrolment page; keeps what it needs in ``flow.scratch``."""
         raise NotImplementedError
 
     def finish_enrolment(self, flow, user, form):

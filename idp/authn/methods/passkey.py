@@ -90,7 +90,8 @@ def proof_of(user_verified, backed_up):
 
 
 def _must_verify(flow, user):
-    return user is None or flow.data.get("required") == HIGH
+    # A step-up to high (the factor flow's typed state; enrolment has none).
+    return user is None or getattr(flow.data, "required", None) == HIGH
 
 
 class PasskeyMethod(Method):
@@ -130,11 +131,11 @@ class PasskeyMethod(Method):
             rp_id=rp_id, allow_credentials=_descriptors(rows),
             user_verification=(UserVerificationRequirement.REQUIRED if _must_verify(flow, user)
                                else UserVerificationRequirement.PREFERRED))
-        flow.data["challenge"] = bytes_to_base64url(options.challenge)
+        flow.scratch["challenge"] = bytes_to_base64url(options.challenge)
         return {"webauthn_options": json.loads(options_to_json(options)), "ceremony": "get"}
 
     def verify(self, flow, user, form):
-        challenge = flow.data.pop("challenge", None)  # single use, whatever happens
+        challenge = flow.scratch.pop("challenge", None)  # single use, whatever happens
         data, credential_id = _parse(form.credential.data)
         if challenge is None or data is None:
             return Outcome(error=FAILED)
@@ -181,14 +182,14 @@ class PasskeyMethod(Method):
                 resident_key=ResidentKeyRequirement.PREFERRED,
                 user_verification=UserVerificationRequirement.PREFERRED),
             exclude_credentials=_descriptors(methods_of(user.id, self.kind)))
-        flow.data["challenge"] = bytes_to_base64url(options.challenge)
+        flow.scratch["challenge"] = bytes_to_base64url(options.challenge)
         public_key = json.loads(options_to_json(options))
         # credProps tells whether the key stored a discoverable credential.
         public_key["extensions"] = {"credProps": True}
         return {"webauthn_options": public_key, "ceremony": "create"}
 
     def finish_enrolment(self, flow, user, form):
-        challenge = flow.data.pop("challenge", None)
+        challenge = flow.scratch.pop("challenge", None)
         data, _ = _parse(form.credential.data)
         if challenge is None or data is None:
             return Outcome(error=FAILED)

@@ -48,8 +48,8 @@ class SmsMethod(Method):
 
     def prepare(self, flow, user):
         """Send a code the first time the page is shown (a reload sends none)."""
-        if not flow.data.get("sms_sent"):
-            flow.data["sms_sent"] = True
+        if not flow.scratch.get("sms_sent"):
+            flow.scratch["sms_sent"] = True
             send_code_limited(flow, "sms", user.phone)
         return self._context(flow, user)
 

@@ -105,9 +105,9 @@ class TotpMethod(Method):
         return Outcome(error=USED if replayed else WRONG, failed=True)
 
     def begin_enrolment(self, flow, user):
-        if "totp_secret" not in flow.data:
-            flow.data["totp_secret"] = pyotp.random_base32()
-        secret = flow.data["totp_secret"]
+        if "totp_secret" not in flow.scratch:
+            flow.scratch["totp_secret"] = pyotp.random_base32()
+        secret = flow.scratch["totp_secret"]
         uri = pyotp.TOTP(secret).provisioning_uri(
             name=user.email, issuer_name=current_app.config["WEBAUTHN_RP_NAME"])
         return {"qr_svg": segno.make(uri, error="m").svg_inline(scale=4, dark="#0b0c0c"),
@@ -115,12 +115,12 @@ class TotpMethod(Method):
                 "otpauth_uri": uri}
 
     def finish_enrolment(self, flow, user, form):
-        secret = flow.data.get("totp_secret")
+        secret = flow.scratch.get("totp_secret")
         step = matching_step(secret, form.code.data, now()) if secret else None
         if step is None:
             return Outcome(error=WRONG, failed=True)
         name = (form.name.data or "").strip() or str(_l("Authenticator app"))
-        flow.data.pop("totp_secret")
+        flow.scratch.pop("totp_secret")
         return Outcome(self.proof(), user_id=user.id,
                        method=LoginMethod(user_id=user.id, kind=self.kind, name=name,
                                           secret=seal(secret), counter=step))
