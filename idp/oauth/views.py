@@ -12,7 +12,8 @@ from wtforms import SubmitField, ValidationError
 from .. import audit
 from ..authn.current import current_login
 from ..extensions import csrf
-from ..interactions import deny_interaction, give_up_interaction, load_interaction, save_interaction
+from ..interactions import (deny_interaction, give_up_interaction, interaction_expired,
+                            load_interaction, save_interaction)
 from . import authorize as pipeline
 from . import dpop
 from .claims import released_scopes
@@ -74,7 +75,7 @@ def authorize():
 def resume(iid):
     interaction = load_interaction(iid)
     if interaction is None:
-        return render_template("interaction_expired.html"), 400
+        return interaction_expired()
     return pipeline.authorize(current_login(), iid=iid, interaction=interaction)
 
 
@@ -88,13 +89,13 @@ def consent(iid):
     interaction = load_interaction(iid)
     login = current_login()
     if interaction is None:
-        return render_template("interaction_expired.html"), 400
+        return interaction_expired()
     if login is None:
         return redirect(url_for("authn.login", interaction=iid))
     params = dict(interaction["params"])
     client = query_client(interaction["client_id"])
     if client is None:
-        return render_template("interaction_expired.html"), 400
+        return interaction_expired()
     # Every scope whose claims would be released: asked for, or implied by a
     # claim asked for by name, within what the client is registered for.
     scopes = released_scopes(client, params.get("scope", [""])[0],
@@ -134,7 +135,7 @@ def give_up(iid):
 def _end_interaction_with(iid, mark):
     interaction = load_interaction(iid)
     if interaction is None:
-        return render_template("interaction_expired.html"), 400
+        return interaction_expired()
     mark(iid, interaction)
     return redirect(url_for("oauth.resume", iid=iid))
 
