@@ -12,9 +12,10 @@ import flask_babel
 import pytest
 
 from idp import create_app
+from idp.authn.methods import totp as totp_module
 from idp.extensions import db
 # Re-exported: many tests still import these from conftest; new ones use helpers.
-from helpers import PASSWORD, csrf_token, pkce_pair, query_of
+from helpers import PASSWORD, T0, csrf_token, pkce_pair, query_of
 from sinks import free_port
 
 PG_ADMIN_URL = os.environ.get("IDP_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -110,6 +111,14 @@ def backend(request, tmp_path_factory, keys_dir, smtp_sink, sms_sink):
             redis_client.delete(key)
         _pg_admin(f"DROP DATABASE IF EXISTS {config['DATABASE_URL'].rsplit('/', 1)[1]} "
                   "WITH (FORCE)")
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """The TOTP clock, at ``T0`` until the test moves it (``clock["now"] += 30``)."""
+    state = {"now": float(T0)}
+    monkeypatch.setattr(totp_module, "now", lambda: state["now"])
+    return state
 
 
 @pytest.fixture

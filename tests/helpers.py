@@ -5,6 +5,7 @@ import secrets
 from urllib.parse import parse_qs, urlsplit
 
 PASSWORD = "Geslo-Test-1"
+T0 = 1_800_000_000  # where the ``clock`` fixture sets the TOTP clock: tests never sleep
 
 
 def csrf_token(html):

@@ -14,7 +14,7 @@ from idp.trust import cards
 from test_trust import english
 
 # The officer's browser of the trust tests (logged in with an authenticator app).
-clock, officer, desk = test_trust.clock, test_trust.officer, test_trust.desk
+officer, desk = test_trust.officer, test_trust.desk
 
 WEAK = "modra"
 

@@ -16,7 +16,7 @@ from flask_babel import force_locale, format_datetime
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 import test_trust
-from helpers import PASSWORD, csrf_token, query_of
+from helpers import PASSWORD, T0, csrf_token, query_of
 from idp.accounts.models import User
 from idp.extensions import db
 from idp.trust.models import IdKey
@@ -25,7 +25,7 @@ from softauthn import SoftAuthenticator
 from test_trust import english, issue_at_desk
 
 # The officer's browser of the trust tests (logged in with an authenticator app).
-clock, officer, desk = test_trust.clock, test_trust.officer, test_trust.desk
+officer, desk = test_trust.officer, test_trust.desk
 
 HIGH = "http://eidas.europa.eu/LoA/high"
 
@@ -61,7 +61,7 @@ def test_the_officer_console_returns_to_itself_after_the_second_factor(app, offi
         "csrf_token": csrf_token(html), "email": officer["email"], "password": PASSWORD,
         "next": "/officer"})
     person.totp_secret = officer["secret"]
-    done = person.answer_totp(response.headers["Location"], test_trust.T0)
+    done = person.answer_totp(response.headers["Location"], T0)
     assert done.status_code == 302 and done.headers["Location"] == "/officer"
 
 
@@ -180,7 +180,7 @@ def test_an_unknown_passkey_from_the_autofill_gets_the_passkey_page(client, ana_
 def test_the_step_up_offers_the_passkey_and_names_service_and_level(client, flow, make_client,
                                                                      ana_person, clock):
     english(client)
-    ana_person.add_totp(test_trust.T0)
+    ana_person.add_totp(T0)
     ana_person.add_passkey(SoftAuthenticator(uv=True))
     client.post("/logout", data={"csrf_token": ana_person.token("/")})
     ana = db.session.execute(db.select(User).filter_by(email="ana@example.si")).scalar_one()

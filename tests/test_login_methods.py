@@ -6,7 +6,7 @@ import json
 import pyotp
 import pytest
 
-from helpers import query_of
+from helpers import T0, query_of
 from idp.audit import AuditEvent
 from idp.authn.methods import KNOWLEDGE, POSSESSION, VERIFIED, Proof, combine
 from idp.authn.methods import totp as totp_module
@@ -16,15 +16,6 @@ from people import Person
 from softauthn import SoftAuthenticator
 from test_token import decode_id_token
 
-T0 = 1_800_000_000  # a fixed clock: tests never sleep
-
-
-@pytest.fixture
-def clock(monkeypatch):
-    """The TOTP clock, set by the test."""
-    state = {"now": float(T0)}
-    monkeypatch.setattr(totp_module, "now", lambda: state["now"])
-    return state
 
 
 

@@ -6,25 +6,16 @@ import json
 
 import pytest
 
-from helpers import query_of
+from helpers import T0, query_of
 from idp.accounts.models import User
 from idp.audit import AuditEvent
-from idp.authn.methods import totp as totp_module
 from idp.extensions import db
 from people import Person
 from softauthn import SoftAuthenticator
 from test_token import decode_id_token
 
-T0 = 1_800_000_000
 LOA = "http://eidas.europa.eu/LoA/"
 LOW, SUB, HIGH = LOA + "low", LOA + "substantial", LOA + "high"
-
-
-@pytest.fixture
-def clock(monkeypatch):
-    state = {"now": float(T0)}
-    monkeypatch.setattr(totp_module, "now", lambda: state["now"])
-    return state
 
 
 @pytest.fixture

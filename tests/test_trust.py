@@ -17,10 +17,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from markupsafe import escape
 
-from helpers import PASSWORD, csrf_token, query_of
+from helpers import PASSWORD, T0, csrf_token, query_of
 from idp.accounts.models import User
 from idp.audit import AuditEvent
-from idp.authn.methods import totp as totp_module
 from idp.authn.sessions import LoginSession
 from idp.extensions import db
 from idp.timeutil import utcnow
@@ -34,7 +33,6 @@ from idp.trust.views import CARD_REFUSED
 from people import Person
 from pki import TestPKI
 
-T0 = 1_800_000_000  # the TOTP clock of these tests
 TAX = "21111103"
 TAX_2 = "42098742"
 TAX_3 = "68024649"
@@ -129,13 +127,6 @@ def gateway(app):
 def ana_en(client, ana_person):
     english(client)
     return ana_person
-
-
-@pytest.fixture
-def clock(monkeypatch):
-    state = {"now": float(T0)}
-    monkeypatch.setattr(totp_module, "now", lambda: state["now"])
-    return state
 
 
 # -- bank card --------------------------------------------------------------------------
