@@ -8,6 +8,7 @@ from idp.audit import AuditEvent
 from idp.extensions import db
 
 from helpers import PASSWORD
+from people import Person
 
 
 def events(name):
@@ -15,8 +16,6 @@ def events(name):
 
 
 def login_status(client, email="ana@example.si", password=PASSWORD):
-    from people import Person
-
     return Person(client, email, password).login().status_code
 
 

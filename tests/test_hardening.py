@@ -4,12 +4,12 @@ a silently ignored requirement, or a 500."""
 
 import pytest
 
-from helpers import PASSWORD, csrf_token, query_of
+from helpers import csrf_token, query_of
+from people import Person
 
 
 def log_in(client, email):
-    token = csrf_token(client.get("/login").get_data(as_text=True))
-    return client.post("/login", data={"csrf_token": token, "email": email, "password": PASSWORD})
+    return Person(client, email).login()
 
 
 def test_a_strangers_id_token_does_not_log_anyone_out(app, client, flow, rp, ana, make_user):

@@ -6,7 +6,8 @@ import logging
 import pytest
 from prometheus_client import REGISTRY
 
-from helpers import PASSWORD, csrf_token
+from helpers import PASSWORD
+from people import Person
 from sinks import free_port
 from idp import create_app
 from idp.ops import logs
@@ -19,8 +20,7 @@ def value(name, **labels):
 
 
 def log_in(client, email, password=PASSWORD):
-    token = csrf_token(client.get("/login").get_data(as_text=True))
-    return client.post("/login", data={"csrf_token": token, "email": email, "password": password})
+    return Person(client, email, password).login()
 
 
 def test_healthz_answers_without_cookies_or_checks(client):
