@@ -7,6 +7,7 @@ import pytest
 
 from idp.authn.methods import Proof
 from idp.flows.contact import ContactChange
+from idp.flows.enrolment import Enrolment
 from idp.flows.factor import Factor
 from idp.flows.recovery import Recovery
 from idp.flows.registration import Registration
@@ -103,3 +104,12 @@ def test_the_contact_change_records_what_it_changes(app):
                               lang=None)
         flow = begin_flow("change", "confirm", state=state)
         assert load_flow("change", flow.id).data == state
+
+
+def test_the_enrolment_keeps_the_method_s_scratch_in_its_state(app):
+    with app.test_request_context("/"):
+        flow = begin_flow("enrol", "enrol", state=Enrolment(method="totp", user_id=7))
+        flow.scratch["totp_secret"] = "S"
+        save_flow(flow)
+        assert load_flow("enrol", flow.id).data == Enrolment(method="totp", user_id=7,
+                                                            scratch={"totp_secret": "S"})

@@ -20,13 +20,13 @@ from ..authn.current import continue_to_rp, current_login, log_out_current, requ
 from ..extensions import db
 from ..flows.common import flow_expired
 from ..forms import CsrfForm
+from ..flows.enrolment import KIND, Enrolment
 from ..flows.state import begin_flow, end_flow, load_flow, save_flow
 from ..interactions import load_interaction
 from .forms import ConfirmForm, RenameForm
 
 bp = Blueprint("methods", __name__)
 
-KIND = "enrol"
 PASSWORD_REMOVED = _l("The password was removed from your account; you log in with a passkey.")
 LAST_WAY = _l("This is your last way to log in, so it cannot be removed. Add a passkey "
               "or keep the password.")
@@ -79,7 +79,7 @@ def add(kind):
         flash(refusal, "warning")
         return redirect(url_for("methods.index", interaction=request.args.get("interaction")))
     flow = begin_flow(KIND, "enrol", iid=request.args.get("interaction") or None,
-                      method=kind, user_id=login.user_id)
+                      state=Enrolment(method=kind, user_id=login.user_id))
     return redirect(url_for("methods.enrol", fid=flow.id))
 
 
@@ -88,10 +88,10 @@ def add(kind):
 def enrol(fid):
     login = current_login()
     flow = load_flow(KIND, fid)
-    if flow is None or flow.data["user_id"] != login.user_id:
+    if flow is None or flow.data.user_id != login.user_id:
         return flow_expired(url_for("methods.index"))
     user = login.user
-    method = METHODS[flow.data["method"]]
+    method = METHODS[flow.data.method]
     if enrolment_problem(method.kind, login, session.get("id_key_at"), time.time()):
         end_flow(flow)
         return redirect(url_for("methods.add", kind=method.kind, interaction=flow.iid))
