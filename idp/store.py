@@ -172,6 +172,19 @@ class _RedisBatch:
         self.pipe.expire(self._k(key), int(max(1, ttl)))
 
 
+def linked(store, prefix, start, limit=20):
+    """``start`` and every member reachable from it through the sets
+    ``prefix + member`` (a session and the earlier ones it carried over),
+    nearest first, at most ``limit`` of them."""
+    found, todo = [], [start]
+    while todo and len(found) < limit:
+        current = todo.pop()
+        if current not in found:
+            found.append(current)
+            todo.extend(store.smembers(prefix + current))
+    return found
+
+
 def get_json(store, key):
     value = store.get(key)
     return None if value is None else json.loads(value)

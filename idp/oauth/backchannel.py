@@ -27,7 +27,7 @@ from sqlalchemy.exc import IntegrityError
 
 from .. import audit
 from ..extensions import db, store
-from ..store import RedisStore
+from ..store import RedisStore, linked
 from .models import OAuthClient, RefreshToken
 
 log = logging.getLogger(__name__)
@@ -56,15 +56,9 @@ def carry_over(old_sid, new_sid):
         store().sadd("bcl-prev:" + new_sid, old_sid, cfg["SESSION_TTL"] + cfg["ID_TOKEN_TTL"])
 
 
-def _session_chain(sid, limit=20):
+def _session_chain(sid):
     """``sid`` and the earlier sessions it carries over, newest first."""
-    chain, todo = [], [sid]
-    while todo and len(chain) < limit:
-        current = todo.pop()
-        if current not in chain:
-            chain.append(current)
-            todo.extend(store().smembers("bcl-prev:" + current))
-    return chain
+    return linked(store(), "bcl-prev:", sid)
 
 
 def session_clients(sid):

@@ -14,7 +14,7 @@ from authlib.oauth2.rfc6749 import TokenMixin
 from flask import current_app
 
 from ..extensions import db, store
-from ..store import get_json, set_json
+from ..store import get_json, linked, set_json
 from ..timeutil import utcnow
 from . import backchannel
 from . import dpop, resources
@@ -187,14 +187,8 @@ def adopt_session_tokens(old_sid, new_sid):
         store().sadd("sid-adopts:" + new_sid, old_sid, current_app.config["SESSION_TTL"])
 
 
-def _adopted_chain(sid, limit=20):
-    chain, todo = [], [sid]
-    while todo and len(chain) < limit:
-        current = todo.pop()
-        if current not in chain:
-            chain.append(current)
-            todo.extend(store().smembers("sid-adopts:" + current))
-    return chain
+def _adopted_chain(sid):
+    return linked(store(), "sid-adopts:", sid)
 
 
 def revoke_user_tokens(user_id, except_sid=None):
