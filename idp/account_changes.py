@@ -13,13 +13,13 @@ from sqlalchemy.exc import IntegrityError
 from . import audit
 from .accounts import passwords
 from .accounts.models import User
-from .accounts.notices import notify_owner
+from .accounts.notices import method_added_notice, notify_owner
 from .accounts.puk import issue_puk
 from .accounts.service import AccountError, clear_login_failures, normalise_email
 from .authn.methods import METHODS
 from .authn.methods.models import LoginMethod
 from .authn.sessions import LoginSession, end_session, end_user_sessions
-from .delivery import DeliveryError, send_email
+from .delivery import DeliveryError, mask_email, mask_phone, send_email
 from .extensions import db
 from .i18n import lazy_gettext as _l
 from .levels import RANK, SUBSTANTIAL
@@ -66,7 +66,7 @@ def removal_problem(target, methods, has_password):
     return None
 
 
-def add_method(user, method, ip=None, what=None):
+def add_method(user, method, ip=None):
     db.session.add(method)
     try:
         db.session.flush()
@@ -76,7 +76,7 @@ def add_method(user, method, ip=None, what=None):
     audit.record("method_added", user_id=user.id, ip=ip, commit=False, kind=method.kind,
                  method_id=method.id, name=method.name)
     db.session.commit()
-    notify_owner(user, what)
+    notify_owner(user, method_added_notice(method.kind))
     return method
 
 
@@ -87,28 +87,29 @@ def rename_method(user, method, name, ip=None):
     db.session.commit()
 
 
-def remove_method(user, method, methods, ip=None, what=None):
+def remove_method(user, method, methods, ip=None):
     if removal_problem(method, methods, bool(user.password_hash)):
         raise AccountError("last_way", "the last way to log in stays")
     audit.record("method_removed", user_id=user.id, ip=ip, commit=False, kind=method.kind,
                  method_id=method.id, name=method.name)
+    name = method.name
     db.session.delete(method)
     db.session.commit()
-    notify_owner(user, what)
+    notify_owner(user, "method_removed", name=name)
 
 
-def remove_password(user, methods, ip=None, what=None):
+def remove_password(user, methods, ip=None):
     if removal_problem("password", methods, bool(user.password_hash)):
         raise AccountError("last_way", "the last way to log in stays")
     user.password_hash = None
     audit.record("password_removed", user_id=user.id, ip=ip, commit=False)
     db.session.commit()
-    notify_owner(user, what)
+    notify_owner(user, "password_removed")
 
 
 # -- password and PUK ---------------------------------------------------------------
 
-def change_password(user, new_password, current, ip=None, what=None):
+def change_password(user, new_password, current, ip=None):
     """Set a new password; every other session ends and its tokens are revoked."""
     problems = passwords.password_problems(new_password)
     if problems:
@@ -117,22 +118,22 @@ def change_password(user, new_password, current, ip=None, what=None):
     audit.record("password_changed", user_id=user.id, ip=ip, commit=False)
     db.session.commit()
     end_other_sessions(user, current, ip=ip)
-    notify_owner(user, what)
+    notify_owner(user, "password_changed")
 
 
-def issue_new_puk(user, ip=None, what=None):
+def issue_new_puk(user, ip=None):
     """A new PUK, shown once; the old one is spent and its failure count cleared."""
     puk, user.puk_hash = issue_puk()
     user.puk_failures = 0
     audit.record("puk_issued", user_id=user.id, ip=ip, commit=False, reason="owner")
     db.session.commit()
-    notify_owner(user, what)
+    notify_owner(user, "puk_issued")
     return puk
 
 
 # -- contact data ---------------------------------------------------------------
 
-def change_email(user, new_email, ip=None, what=None):
+def change_email(user, new_email, ip=None):
     """Switch to a confirmed new address; the old one is told."""
     new_email = normalise_email(new_email)
     old = user.email
@@ -143,14 +144,14 @@ def change_email(user, new_email, ip=None, what=None):
     except IntegrityError:
         db.session.rollback()
         raise AccountError("email_taken", "another account has this address") from None
-    notify_owner(user, what, address=old)
+    notify_owner(user, "email_changed", to=old, address=mask_email(new_email))
 
 
-def change_phone(user, new_phone, ip=None, what=None):
+def change_phone(user, new_phone, ip=None):
     user.phone, user.phone_verified = new_phone, True
     audit.record("phone_changed", user_id=user.id, ip=ip, commit=False)
     db.session.commit()
-    notify_owner(user, what)
+    notify_owner(user, "phone_changed", number=mask_phone(new_phone))
 
 
 # -- sessions and connected services ---------------------------------------------------
@@ -204,7 +205,7 @@ def disconnect_service(user, client_id, ip=None):
 
 # -- deleting the account ----------------------------------------------------------
 
-def delete_account(user, ip=None, what=None):
+def delete_account(user, ip=None):
     """End every session, revoke every token, then delete the account and all
     that hangs off it. The audit trail stays, without the link to the person."""
     address, locale = user.email, user.locale

@@ -12,7 +12,6 @@ from .. import account_changes as changes
 from ..accounts.service import AccountError, normalise_email, normalise_phone
 from ..flows.factor import require_recent_auth
 from ..authn.current import current_login, log_out_current
-from ..delivery import mask_email, mask_phone
 from ..flows.code_step import discard_flow
 from ..flows.common import PASSWORD_CHECK, PASSWORD_RULE, flow_expired
 from ..flows.contact import CODE_STEPS, begin_change, own_flow, send_again
@@ -38,8 +37,7 @@ def password():
     login = current_login()
     form = PasswordChangeForm()
     if validate_all(form, PASSWORD_CHECK):
-        changes.change_password(login.user, form.password.data, login, ip=request.remote_addr,
-                                what=_l("Your password was changed."))
+        changes.change_password(login.user, form.password.data, login, ip=request.remote_addr)
         flash(_l("Your password is changed. Other devices were logged out."), "success")
         return redirect(url_for("dashboard.home"))
     return render_template("account_password.html", form=form, rule=PASSWORD_RULE,
@@ -53,9 +51,7 @@ def puk():
     login = current_login()
     form = ConfirmForm()
     if form.validate_on_submit():
-        new_puk = changes.issue_new_puk(
-            login.user, ip=request.remote_addr,
-            what=_l("A new PUK was issued; the old one no longer works."))
+        new_puk = changes.issue_new_puk(login.user, ip=request.remote_addr)
         response = make_response(render_template("account_puk_new.html", puk=new_puk))
         response.headers["Cache-Control"] = "no-store"
         return response
@@ -148,13 +144,9 @@ def _apply(field, value, login):
         return render_template("account_deleted.html")
     try:
         if field == "email":
-            changes.change_email(user, value, ip=ip, what=_l(
-                "The e-mail address of your account was changed to %(address)s.",
-                address=mask_email(value)))
+            changes.change_email(user, value, ip=ip)
         else:
-            changes.change_phone(user, value, ip=ip, what=_l(
-                "The mobile number of your account was changed to %(number)s.",
-                number=mask_phone(value)))
+            changes.change_phone(user, value, ip=ip)
     except AccountError:
         flash(TAKEN, "warning")
         return redirect(url_for("dashboard.home"))

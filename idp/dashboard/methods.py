@@ -27,7 +27,6 @@ from .forms import ConfirmForm, RenameForm
 
 bp = Blueprint("methods", __name__)
 
-PASSWORD_REMOVED = _l("The password was removed from your account; you log in with a passkey.")
 LAST_WAY = _l("This is your last way to log in, so it cannot be removed. Add a passkey "
               "or keep the password.")
 
@@ -105,8 +104,7 @@ def enrol(fid):
         save_flow(flow)
         if outcome.ok:
             try:
-                changes.add_method(user, outcome.method, ip=request.remote_addr,
-                                   what=method.added)
+                changes.add_method(user, outcome.method, ip=request.remote_addr)
             except AccountError:
                 outcome.error = _l("This key is registered already.")
             else:
@@ -171,10 +169,9 @@ def remove(target):
     if form.validate_on_submit() and not refused:
         ip = request.remote_addr
         if row == "password":
-            changes.remove_password(user, rows, ip=ip, what=PASSWORD_REMOVED)
+            changes.remove_password(user, rows, ip=ip)
         else:
-            changes.remove_method(user, row, rows, ip=ip, what=_l(
-                "A login method was removed from your account: %(name)s.", name=row.name))
+            changes.remove_method(user, row, rows, ip=ip)
         flash(_l("Removed: %(name)s.", name=name), "success")
         return redirect(url_for("methods.index"))
     return render_template("method_remove.html", form=form, name=name,

@@ -49,9 +49,6 @@ CODE_STEP = CodeStep("sms", "recover.sms", _l("Password recovery"), 2, 4,
 WRONG_PUK = _l("The e-mail address or PUK is not correct.")
 LOCKED = _l("Too many wrong PUKs: password recovery with the PUK is locked for a while. "
             "Try again later, or visit a branch with an identity document to unlock it at once.")
-PUK_LOCKED_NOTICE = _l("Password recovery with your PUK was locked for a while after several "
-                       "wrong PUKs were entered. If it was not you, someone knows your e-mail "
-                       "address; your account stays safe as long as your PUK is secret.")
 
 
 def puk_fingerprint(user):
@@ -101,7 +98,7 @@ def start():
             return redirect(url_for("recover.sms", fid=flow.id))
         else:
             if result.lock_started is not None:
-                notify_owner(result.lock_started, PUK_LOCKED_NOTICE)
+                notify_owner(result.lock_started, "puk_locked")
             form.puk.errors = [LOCKED if result.locked else WRONG_PUK]
             status = 429 if result.locked else 400
     if form.errors and status == 200:

@@ -136,8 +136,7 @@ def raise_trust_level(user, level, person, method, details, officer=None, ip=Non
 
 def announce(user, level):
     """E-mail the owner: a raised level is a change they must know of."""
-    notify_owner(user, _l("The trust level of your account was raised to %(level)s.",
-                          level=LEVEL_NAMES[level]))
+    notify_owner(user, "trust_raised", level=LEVEL_NAMES[level])
 
 
 # How pages name levels and the ways they were reached.

@@ -5,6 +5,7 @@ turns the proofs of one login into its ``amr`` and strength (``combine``)."""
 
 from dataclasses import dataclass
 
+from ...accounts.notices import NOTICES, method_added_notice
 from ...extensions import db
 from ...timeutil import utcnow
 from ...levels import LOW, RANK, SUBSTANTIAL
@@ -149,11 +150,13 @@ def register(method):
     """Make ``method`` a login method of this server."""
     METHODS[method.kind] = method
     AMR_FACTORS.update(method.amr_factors)
+    NOTICES[method_added_notice(method.kind)] = method.added
 
 
 def unregister(kind):
     """Take a method away again (tests); the amr values it alone used go too."""
     method = METHODS.pop(kind)
+    NOTICES.pop(method_added_notice(kind), None)
     for value in method.amr_factors:
         if not any(value in other.amr_factors for other in METHODS.values()):
             AMR_FACTORS.pop(value, None)
