@@ -116,16 +116,27 @@ def resend_wait(flow, channel):
 
 def allow_send(ip, *targets):
     """Whether another code may go to each address or number and from this
-    client IP within the hourly limits. Nothing is counted here: a send counts
-    once it went out (``count_send``), so an outage costs the person nothing."""
+    client IP within the hourly limits (a check to show the person early;
+    ``send_code`` reserves the send itself, atomically)."""
     return not (ratelimits.exhausted(ratelimits.SENDS_PER_TARGET, *_target_keys(targets))
                 or ratelimits.exhausted(ratelimits.SENDS_PER_IP, ratelimits.ip_key(ip)))
 
 
-def count_send(ip, *targets):
-    """Count a code that went out against its address or number and the client IP."""
-    ratelimits.charge(ratelimits.SENDS_PER_TARGET, *_target_keys(targets))
-    ratelimits.charge(ratelimits.SENDS_PER_IP, ratelimits.ip_key(ip))
+def reserve_send(ip, *targets):
+    """Count a send before it goes out, atomically, so that parallel requests
+    cannot pass the limits together; False (nothing counted) when over."""
+    if not ratelimits.reserve(ratelimits.SENDS_PER_TARGET, *_target_keys(targets)):
+        return False
+    if not ratelimits.reserve(ratelimits.SENDS_PER_IP, ratelimits.ip_key(ip)):
+        ratelimits.release(ratelimits.SENDS_PER_TARGET, *_target_keys(targets))
+        return False
+    return True
+
+
+def release_send(ip, *targets):
+    """Give back a send that did not go out: an outage costs the person nothing."""
+    ratelimits.release(ratelimits.SENDS_PER_TARGET, *_target_keys(targets))
+    ratelimits.release(ratelimits.SENDS_PER_IP, ratelimits.ip_key(ip))
 
 
 def _target_keys(targets):
@@ -150,9 +161,13 @@ def send_code(flow, channel, target, kind=None, lang=None, **context):
     """Issue a code for ``channel`` and deliver it; ``flow.undelivered`` says
     whether it failed. ``kind`` replaces the usual message (the notice to
     the owner of an address that is already registered gets no code)."""
-    code = issue_code(flow, channel)
-    minutes = current_app.config["CONFIRMATION_CODE_TTL"] // 60
+    if not reserve_send(request.remote_addr, target):
+        discard_code(flow, channel)
+        flow.undelivered = "limited"
+        return False
     try:
+        code = issue_code(flow, channel)
+        minutes = current_app.config["CONFIRMATION_CODE_TTL"] // 60
         if channel == "email":
             send_email(target, kind or "registration_code", lang=lang, code=code,
                        minutes=minutes, **context)
@@ -160,10 +175,13 @@ def send_code(flow, channel, target, kind=None, lang=None, **context):
             send_sms(target, kind or "one_time_password", lang=lang, code=code,
                      minutes=minutes, **context)
     except DeliveryError:
+        release_send(request.remote_addr, target)
         discard_code(flow, channel)  # no cool-down for a code nobody got
         flow.undelivered = channel
         return False
-    count_send(request.remote_addr, target)
+    except Exception:  # the store went away before anything was sent
+        release_send(request.remote_addr, target)
+        raise
     flow.undelivered = None
     return True
 

@@ -147,6 +147,27 @@ def charge(limit, *keys):
     return exhausted(limit, *keys)
 
 
+def reserve(limit, *keys):
+    """Count one event under each key at once (one atomic increment each), so
+    that parallel requests cannot all pass a check made before any of them
+    counted; when one key is over the limit, give every count back and answer
+    False. ``release`` gives a reservation back (the event did not happen)."""
+    item = _item(limit)
+    taken = []
+    for key in keys:
+        taken.append(key)
+        if not _engine().hit(item, key):
+            release(limit, *taken)
+            return False
+    return True
+
+
+def release(limit, *keys):
+    item = _item(limit)
+    for key in keys:
+        _engine().storage.incr(item.key_for(key), item.get_expiry(), amount=-1)
+
+
 def clear(limit, *keys):
     item = _item(limit)
     for key in keys:

@@ -393,3 +393,38 @@ def test_the_tokens_of_a_deleted_client_stop_working(client, flow, rp, make_clie
         record = client.post("/introspect", data={"token": tokens[kind]},
                              auth=(other.client_id, other_secret)).get_json()
         assert record == {"active": False}, kind
+
+
+# -- parallel requests cannot pass a send limit together --------------------------------------
+
+def test_parallel_registrations_send_no_more_than_the_limit(live_idp, smtp_sink):
+    """Each send is counted before it goes out, atomically: 12 parallel
+    registrations for one address deliver exactly the hourly limit of mails."""
+    import threading
+
+    import requests as http
+
+    live_idp.app.config.update(SENDS_PER_ADDRESS_PER_HOUR=3, LOGIN_RATE_LIMIT="1000 per minute")
+    smtp_sink.clear()
+    sessions = []
+    for _ in range(12):
+        browser = http.Session()
+        page = browser.get(live_idp.url + "/register", timeout=10).text
+        sessions.append((browser, csrf_token(page)))
+    start = threading.Barrier(len(sessions))
+    answers = []
+
+    def register(browser, token):
+        start.wait()
+        answers.append(browser.post(live_idp.url + "/register", timeout=30, data={
+            "csrf_token": token, "email": "zrtev@example.si", "password": "Modra-Lipa-42",
+            "password_repeat": "Modra-Lipa-42", "phone_region": "SI",
+            "phone": "041 555 123", "terms": "y"}, allow_redirects=False).status_code)
+
+    threads = [threading.Thread(target=register, args=pair) for pair in sessions]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert len(answers) == 12
+    assert len(smtp_sink.to("zrtev@example.si")) == 3
