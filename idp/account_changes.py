@@ -21,8 +21,6 @@ from .authn.methods.models import LoginMethod
 from .authn.sessions import LoginSession, end_session, end_user_sessions
 from .delivery import DeliveryError, mask_email, mask_phone, send_email
 from .extensions import db
-from .i18n import lazy_gettext as _l
-from .levels import RANK, SUBSTANTIAL
 from .oauth.models import Consent, OAuthClient, RefreshToken
 from .oauth.tokens import revoke_family, revoke_user_tokens
 from .timeutil import utcnow
@@ -31,22 +29,6 @@ log = logging.getLogger(__name__)
 
 
 # -- login methods ------------------------------------------------------------------
-
-WEAK_LOGIN = _l("Your identity is verified, so this change needs a login with a second "
-                "factor (or an ID key entered just now). Log in again with your second method.")
-ID_KEY_GRACE = 600  # seconds after entering an ID key in which it counts as a strong login
-
-
-def verified_login_problem(trust_level, strength, id_key_at, now):
-    """Why this login may not add a factor or change the mobile number, or
-    None. On a verified account a stolen password alone must not gain a
-    factor that lifts logins to the account's level."""
-    if RANK[trust_level] < RANK[SUBSTANTIAL]:
-        return None
-    if RANK[strength] >= RANK[SUBSTANTIAL] or now - (id_key_at or 0) <= ID_KEY_GRACE:
-        return None
-    return WEAK_LOGIN
-
 
 def can_log_in_alone(row):
     """Whether an added login method is a whole login by itself (its

@@ -2,10 +2,8 @@
 (each confirmed with a code sent to the new one), and deleting the account
 (confirmed with a code sent by e-mail). All need a recent authentication."""
 
-import time
-
 from flask import (Blueprint, flash, make_response, redirect, render_template, request,
-                   session, url_for)
+                   url_for)
 from ..i18n import lazy_gettext as _l
 
 from .. import account_changes as changes
@@ -18,6 +16,7 @@ from ..flows.contact import CODE_STEPS, begin_change, own_flow, send_again
 from ..flows.state import end_flow
 from ..forms import CsrfForm
 from ..problems import validate_all
+from .methods import weak_login_refusal
 from .forms import ConfirmForm, EmailChangeForm, PasswordChangeForm, PhoneChangeForm
 
 bp = Blueprint("account", __name__)
@@ -69,9 +68,7 @@ def email():
 @require_recent_auth
 def phone():
     # A new mobile receives SMS codes: on a verified account, not on a password alone.
-    refusal = changes.verified_login_problem(current_login().user.trust_level,
-                                             current_login().strength,
-                                             session.get("id_key_at"), time.time())
+    refusal = weak_login_refusal(current_login())
     if refusal:
         flash(refusal, "warning")
         return redirect(url_for("dashboard.home"))

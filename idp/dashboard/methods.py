@@ -23,10 +23,13 @@ from ..forms import CsrfForm
 from ..flows.enrolment import KIND, Enrolment
 from ..flows.state import begin_flow, end_flow, load_flow, save_flow
 from ..interactions import load_interaction
+from ..stepup import strong_enough_for_change
 from .forms import ConfirmForm, RenameForm
 
 bp = Blueprint("methods", __name__)
 
+WEAK_LOGIN = _l("Your identity is verified, so this change needs a login with a second "
+                "factor (or an ID key entered just now). Log in again with your second method.")
 LAST_WAY = _l("This is your last way to log in, so it cannot be removed. Add a passkey "
               "or keep the password.")
 
@@ -53,13 +56,22 @@ def index():
         rename_form=RenameForm())
 
 
-def enrolment_problem(kind, login, id_key_at, now):
+def weak_login_refusal(login):
+    """Why this login may not add a factor or change the mobile number, or
+    None (``stepup.strong_enough_for_change``; the ID key's time is the one
+    the trust pages keep in the session)."""
+    if strong_enough_for_change(login.user.trust_level, login.strength,
+                                session.get("id_key_at"), time.time()):
+        return None
+    return WEAK_LOGIN
+
+
+def enrolment_problem(kind, login):
     """Why this login may not add a ``kind`` method, or None (some methods,
     such as SMS to the verified phone, need no strong login)."""
     if not METHODS[kind].needs_strong_login:
         return None
-    return changes.verified_login_problem(login.user.trust_level, login.strength, id_key_at,
-                                          now)
+    return weak_login_refusal(login)
 
 
 @bp.get("/methods/add/<kind>")
@@ -73,7 +85,7 @@ def add(kind):
     if refusal:
         flash(refusal, "warning")
         return redirect(url_for("methods.index"))
-    refusal = enrolment_problem(kind, login, session.get("id_key_at"), time.time())
+    refusal = enrolment_problem(kind, login)
     if refusal:
         flash(refusal, "warning")
         return redirect(url_for("methods.index", interaction=request.args.get("interaction")))
@@ -91,7 +103,7 @@ def enrol(fid):
         return flow_expired(url_for("methods.index"))
     user = login.user
     method = METHODS[flow.data.method]
-    if enrolment_problem(method.kind, login, session.get("id_key_at"), time.time()):
+    if enrolment_problem(method.kind, login):
         end_flow(flow)
         return redirect(url_for("methods.add", kind=method.kind, interaction=flow.iid))
     form = (method.enrol_form_class or method.form_class)()

@@ -21,7 +21,8 @@ from ..accounts.service import clear_login_failures, login_locked, record_login_
 from ..extensions import db
 from ..forms import CsrfForm
 from ..interactions import attach_login, interaction_expired, load_interaction
-from ..levels import RANK, SUBSTANTIAL
+from ..levels import SUBSTANTIAL
+from ..stepup import reaches
 from ..authn.current import (continue_to_rp, current_login, establish_login, renew_login,
                              require_login, safe_next)
 from ..authn.methods import (METHODS, Proof, combine, mark_used, second_factor_kinds,
@@ -190,7 +191,7 @@ def _too_weak(flow, outcome):
     (a key that did not verify the person, say)."""
     if flow.data.purpose != STEP_UP:
         return False
-    return RANK[combine(flow.data.with_proof(outcome.proof))[1]] < RANK[flow.data.required]
+    return not reaches(combine(flow.data.with_proof(outcome.proof))[1], flow.data.required)
 
 
 def _same_login(user):

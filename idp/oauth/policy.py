@@ -12,6 +12,7 @@ from authlib.oidc.core.errors import (ConsentRequiredError, InteractionRequiredE
                                       LoginRequiredError)
 
 from ..levels import RANK, level_of
+from ..stepup import reaches
 
 
 class UnmetAuthenticationRequirementsError(OAuth2Error):
@@ -98,7 +99,7 @@ def check_identity_level(s):
 def check_authentication_strength(s):
     """This login is weaker than the level asked for: prove a stronger factor
     in the same session (step-up), without logging out."""
-    if s.required_level and RANK[s.login.strength] < RANK[s.required_level]:
+    if s.required_level and not reaches(s.login.strength, s.required_level):
         return _interact(s, "step_up", "authentication_too_weak")
 
 

@@ -16,7 +16,7 @@ from ..extensions import db
 from ..forms import CsrfForm
 from .forms import BranchForm, FindPersonForm
 from .messages import REFUSALS
-from ..levels import RANK, SUBSTANTIAL
+from ..stepup import strong_login
 from .service import (NOT_HIGHER, OTHER_PERSON, TAKEN, TrustError, evidence_of, issue_id_key,
                       officer_problem, waiting_id_key)
 
@@ -45,7 +45,7 @@ def require_officer():
     login = require_login()
     if not login.user.is_officer:
         abort(403)
-    if RANK[login.strength] < RANK[SUBSTANTIAL]:
+    if not strong_login(login.strength):
         abort(make_response(render_template("officer_second_factor.html"), 403))
     return login
 

@@ -8,7 +8,7 @@ place in the chooser, its messages and its template partials (see
 proofs of one login into its RFC 8176 ``amr`` list and its authentication
 strength."""
 
-from ...levels import RANK
+from ...stepup import kinds_reaching
 from .base import (AMR_FACTORS, KNOWLEDGE, METHODS, POSSESSION, VERIFIED, Method, Outcome,
                    Proof, advance_counter, combine, mark_used, methods_of, register,
                    session_proof, unregister)
@@ -57,8 +57,8 @@ def second_factor_kinds(user_id):
 
 def step_up_kinds(user_id, required):
     """The account's second factors that can lift a login to ``required``."""
-    return [kind for kind in second_factor_kinds(user_id)
-            if RANK[METHODS[kind].strength] >= RANK[required]]
+    return kinds_reaching([(kind, METHODS[kind].strength)
+                           for kind in second_factor_kinds(user_id)], required)
 
 
 for _method in (PasswordMethod(), SmsMethod(), TotpMethod(), PasskeyMethod(),
