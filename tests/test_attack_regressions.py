@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from helpers import PASSWORD, csrf_token
+from helpers import PASSWORD, csrf_token, query_of
 from idp.accounts.models import User
 from idp.accounts.puk import issue_puk
 from idp.audit import AuditEvent
@@ -428,3 +428,30 @@ def test_parallel_registrations_send_no_more_than_the_limit(live_idp, smtp_sink)
         thread.join(60)
     assert len(answers) == 12
     assert len(smtp_sink.to("zrtev@example.si")) == 3
+
+
+# -- what a stranger sends is never quoted into an error Authlib cannot build -----------------
+
+def test_repeated_parameters_with_odd_names_get_a_clear_page(client, rp):
+    response = client.get("/authorize?response_type=code&client_id=" + rp.client_id
+                          + "&redirect_uri=https%3A%2F%2Frp.example%2Fcb&scope=openid"
+                          + '&x%22%5C=1&x%22%5C=2')
+    assert response.status_code == 302
+    assert query_of(response.headers["Location"])["error"] == "invalid_request"
+
+
+@pytest.mark.parametrize("field, value", [
+    ("scope", 'openid "evil\\'), ("scope", "openid \x7f"), ("grant_types", ['"x\\']),
+    ("jwks", None), ("jwks", {}), ("jwks", {"keys": None}), ("client_name", "a\x00b"),
+])
+def test_odd_registration_metadata_is_refused_not_a_500(client, field, value):
+    from idp.oauth.registration import issue_initial_access_token
+    from test_registration_endpoint import GOOD, register
+
+    token = issue_initial_access_token(uses=5, actor="test")[0]
+    body = dict(GOOD, **{field: value})
+    if field == "jwks":
+        body["token_endpoint_auth_method"] = "private_key_jwt"
+    response = register(client, token, body)
+    assert response.status_code == 400
+    assert response.get_json()["error"] == "invalid_client_metadata"

@@ -31,7 +31,7 @@ from .models import Consent
 from .par import PushedPayload
 from .payloads import ResolvedAuthorizationRequest
 from .server import oauth_server
-from .syntax import syntax_problem
+from .syntax import describable, syntax_problem
 from .tokens import new_family
 
 
@@ -118,7 +118,7 @@ def _refuse_unsupported(payload):
         raise RequestURINotSupportedError()
     repeated = sorted(k for k, values in payload.datalist.items() if len(values) > 1)
     if repeated:
-        raise InvalidRequestError(f"Repeated parameters: {', '.join(repeated)}.")
+        raise InvalidRequestError(f"Repeated parameters: {describable(repeated)}.")
 
 
 def _situation(grant, current_login, interaction):

@@ -40,3 +40,15 @@ def syntax_problem(params):
                                        for value in params[name]):
             return name
     return None
+
+
+_NOT_DESCRIBABLE = re.compile(r"[^\x20\x21\x23-\x5b\x5d-\x7e]")
+
+
+def describable(values, limit=60):
+    """Values a stranger sent, fit to quote in an ``error_description`` (RFC
+    6749 5.2 allows only some ASCII there; Authlib refuses to build an error
+    around anything else, which would be a 500): others become "?", and the
+    text is cut short."""
+    text = ", ".join(_NOT_DESCRIBABLE.sub("?", str(value)) for value in values)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
