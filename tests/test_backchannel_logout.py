@@ -398,7 +398,8 @@ def test_a_job_left_by_a_dead_worker_is_taken_up(bcl_app, backend, client, flow,
     orphan, _ = make_client(name="Staro", backchannel_logout_uri=orphan_rp.url)
     job = {"client_id": orphan.client_id, "uri": orphan_rp.url, "user_id": ana.id,
            "token": backchannel.logout_token(orphan, ana.sub, "sid-of-the-dead"),
-           "sid": "sid-of-the-dead", "tries": 1, "attempts": 3, "timeout": 1, "delay": 0.05}
+           "sid": "sid-of-the-dead", "tries": 1, "attempts": 3, "timeout": 1, "delay": 0.05,
+           "public_only": False}  # the test IdP runs on loopback
     dispatcher = bcl_app.extensions["idp_backchannel"]
     assert isinstance(dispatcher, backchannel.RedisDispatcher)
     dispatcher._put("orphan", job, time.time() - 1)  # its lease is over
@@ -438,3 +439,32 @@ def test_cli_registers_a_back_channel_logout_uri(runner):
                                  "--backchannel-logout-uri", "http://rp.example/bcl"])
     assert result.exit_code == 1
     assert "plain http is only allowed on loopback hosts" in result.output
+
+
+# -- never into the IdP's own network ----------------------------------------------------------
+
+def test_a_production_idp_sends_no_logout_token_into_its_own_network(bcl_app, app, client,
+                                                                     flow, two_rps, ana):
+    """A back-channel URI that resolves to a loopback or private address gets
+    nothing from an IdP on a public issuer (SSRF); the refusal is audited."""
+    session_with_everyone(flow, two_rps, ana)
+    app.config["ISSUER"] = "https://idp.example"  # the RPs listen on 127.0.0.1
+    client.post("/logout", data={"csrf_token": csrf_token(client.get("/").get_data(
+        as_text=True))})
+    deliveries(bcl_app)
+    assert two_rps["bank"][2].tokens == [] and two_rps["tax"][2].tokens == []
+    reasons = {e.details["reason"] for e in audit_events("backchannel_logout_failed")}
+    assert reasons == {"not a public address"}
+
+
+@pytest.mark.parametrize("uri", ["https://10.0.0.1/logout", "https://169.254.169.254/latest",
+                                 "https://[::1]/logout", "http://127.0.0.1:8080/logout"])
+def test_registration_refuses_back_channel_uris_in_our_own_network(app, client, uri):
+    from idp.oauth.registration import issue_initial_access_token
+    from test_registration_endpoint import GOOD, register
+
+    app.config["ISSUER"] = "https://idp.example"
+    token = issue_initial_access_token(uses=1, actor="test")[0]
+    response = register(client, token, dict(GOOD, backchannel_logout_uri=uri))
+    assert response.status_code == 400
+    assert response.get_json()["error"] == "invalid_client_metadata"

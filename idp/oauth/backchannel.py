@@ -19,6 +19,7 @@ import secrets
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import urlsplit
 
 import requests
 from flask import current_app
@@ -26,8 +27,10 @@ from joserfc import jwt
 from sqlalchemy.exc import IntegrityError
 
 from .. import audit
+from ..config import is_loopback
 from ..extensions import db, store
 from ..store import RedisStore, linked
+from .egress import destination_problem
 from .models import OAuthClient, RefreshToken
 
 log = logging.getLogger(__name__)
@@ -114,12 +117,17 @@ def session_ended(sid, user_id, sub):
             "token": token, "user_id": user_id, "sid": each, "tries": 0,
             "attempts": max(1, int(cfg["BACKCHANNEL_LOGOUT_ATTEMPTS"])),
             "timeout": float(cfg["BACKCHANNEL_LOGOUT_TIMEOUT"]),
-            "delay": float(cfg["BACKCHANNEL_LOGOUT_RETRY_DELAY"])})
+            "delay": float(cfg["BACKCHANNEL_LOGOUT_RETRY_DELAY"]),
+            # Only public addresses, unless the IdP itself runs on loopback.
+            "public_only": not is_loopback(urlsplit(cfg["ISSUER"]).hostname)})
 
 
 def _try(job):
     """One POST of the job's token. Returns the outcome, or None when it is to
     be tried again (after ``_retry_delay``)."""
+    if job.get("public_only", True) and destination_problem(job["uri"]):
+        job["tries"] += 1
+        return "not a public address"  # never sent into our own network (SSRF)
     outcome = _post(job["uri"], job["token"], job["timeout"])
     job["tries"] += 1
     # 200 (or 204, which some frameworks send) is success (2.8); a 4xx means the

@@ -9,9 +9,7 @@ algorithms only, a bounded lifetime, and ``jti`` replay refused in the shared
 store (so it holds across machines)."""
 
 import hashlib
-import ipaddress
 import json
-import socket
 import threading
 import time
 from urllib.parse import urlsplit
@@ -28,6 +26,7 @@ from joserfc.jwk import KeySet
 
 from ..config import is_loopback
 from ..extensions import store
+from .egress import destination_problem
 
 SECRET_METHODS = ["client_secret_basic", "client_secret_post"]
 CONFIDENTIAL_METHODS = [*SECRET_METHODS, "private_key_jwt"]
@@ -73,21 +72,13 @@ class JwksCache:
 
 
 def _check_destination(uri):
-    """No fetching from our own network (SSRF): the host must resolve to public
-    addresses only, unless the IdP itself runs on loopback (development). The
-    connection resolves the name again, so a rebinding DNS server could still
-    switch addresses in between: a proxy that enforces this is the full answer."""
+    """No fetching from our own network (``egress.destination_problem``),
+    unless the IdP itself runs on loopback (development)."""
     if is_loopback(urlsplit(current_app.config["ISSUER"]).hostname):
         return
-    host = urlsplit(uri).hostname
-    try:
-        infos = socket.getaddrinfo(host, None)
-    except (socket.gaierror, UnicodeError, ValueError):
-        raise ClientKeysUnavailable(f"{uri}: the host does not resolve") from None
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0].split("%")[0])
-        if not address.is_global:
-            raise ClientKeysUnavailable(f"{uri}: {address} is not a public address")
+    problem = destination_problem(uri)
+    if problem:
+        raise ClientKeysUnavailable(problem)
 
 
 def _fetch_jwks(uri):

@@ -34,6 +34,7 @@ from ..extensions import csrf, db
 from ..timeutil import epoch, utcnow
 from . import clients as client_service
 from .metadata import discovery_document
+from .egress import literal_problem
 from .models import InitialAccessToken, digest
 from .syntax import describable
 
@@ -96,9 +97,10 @@ def _refuse(event, reason, **details):
 
 # -- metadata --------------------------------------------------------------------
 
-def _uri_problem(uri, what):
+def _uri_problem(uri, what, fetched=False):
     """Why ``uri`` cannot be registered, or None: absolute, https (http only
-    on loopback hosts), no fragment."""
+    on loopback hosts), no fragment; and for a URL the IdP itself will call
+    (``fetched``), a public one."""
     if not isinstance(uri, str) or not uri or len(uri) > 2048 or not uri.isprintable():
         return f"{what} must be a URL"
     parts = urlsplit(uri)
@@ -108,6 +110,12 @@ def _uri_problem(uri, what):
         return f"{what} must not have a fragment"
     if parts.scheme == "http" and not is_loopback(parts.hostname):
         return f"{what} must use https (plain http only on loopback hosts)"
+    if fetched and not is_loopback(urlsplit(current_app.config["ISSUER"]).hostname):
+        # A production IdP: nothing may aim it at its own network (SSRF).
+        if parts.scheme == "http":
+            return f"{what} must use https"
+        if literal_problem(parts.hostname):
+            return f"{what} must name a public host"
     return None
 
 
@@ -204,7 +212,7 @@ def check_metadata(data, server_metadata):
 
     backchannel_uri = data.get("backchannel_logout_uri")
     if backchannel_uri is not None:
-        problem = _uri_problem(backchannel_uri, "backchannel_logout_uri")
+        problem = _uri_problem(backchannel_uri, "backchannel_logout_uri", fetched=True)
         if problem:
             raise InvalidClientMetadataError(problem)
     for field in BOOLEAN_FIELDS:
@@ -215,7 +223,7 @@ def check_metadata(data, server_metadata):
     if jwks is not None and jwks_uri is not None:
         raise InvalidClientMetadataError("jwks and jwks_uri must not both be present")
     if jwks_uri is not None:
-        problem = _uri_problem(jwks_uri, "jwks_uri")
+        problem = _uri_problem(jwks_uri, "jwks_uri", fetched=True)
         if problem:
             raise InvalidClientMetadataError(problem)
     if "jwks" in data and not (isinstance(jwks, dict) and isinstance(jwks.get("keys"), list)):
