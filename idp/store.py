@@ -172,7 +172,7 @@ class _RedisBatch:
         self.pipe.expire(self._k(key), int(max(1, ttl)))
 
 
-def linked(store, prefix, start, limit=20):
+def linked(store, prefix, start, limit=1000):
     """``start`` and every member reachable from it through the sets
     ``prefix + member`` (a session and the earlier ones it carried over),
     nearest first, at most ``limit`` of them."""

@@ -144,3 +144,18 @@ def test_logging_out_after_logging_in_again_ends_the_earlier_tokens_too(client, 
         record = client.post("/introspect", data={"token": tokens[kind]},
                              auth=(rp.client_id, rp.secret)).get_json()
         assert record == {"active": False}, kind
+
+
+def test_logging_out_ends_the_tokens_of_many_earlier_logins_in_this_browser(client, flow, rp,
+                                                                            ana):
+    """A chain of re-logins of the same person (more than the old limit of 20
+    links) is followed to its start at logout."""
+    f = flow(rp)
+    tokens = f.exchange(f.code("ana@example.si")["code"], secret=rp.secret).get_json()
+    for _ in range(22):
+        f.follow_to_rp(f.login(f.start(prompt="login"), "ana@example.si"))
+    page = client.get("/").get_data(as_text=True)
+    client.post("/logout", data={"csrf_token": csrf_token(page)})
+    record = client.post("/introspect", data={"token": tokens["refresh_token"]},
+                         auth=(rp.client_id, rp.secret)).get_json()
+    assert record == {"active": False}

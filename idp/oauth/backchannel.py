@@ -56,7 +56,9 @@ def carry_over(old_sid, new_sid):
     told too, with the ``sid`` they know."""
     if old_sid and old_sid != new_sid:
         cfg = current_app.config
-        store().sadd("bcl-prev:" + new_sid, old_sid, cfg["SESSION_TTL"] + cfg["ID_TOKEN_TTL"])
+        # As long as the old session's clients may hold a refresh token of it.
+        store().sadd("bcl-prev:" + new_sid, old_sid,
+                     max(cfg["REFRESH_TOKEN_TTL"], cfg["SESSION_TTL"] + cfg["ID_TOKEN_TTL"]))
 
 
 def _session_chain(sid):

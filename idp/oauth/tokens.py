@@ -184,7 +184,8 @@ def adopt_session_tokens(old_sid, new_sid):
     the old session now end with the new one, so that logging out of it
     revokes them too. (They keep their ``sid``: their clients know that one.)"""
     if old_sid and old_sid != new_sid:
-        store().sadd("sid-adopts:" + new_sid, old_sid, current_app.config["SESSION_TTL"])
+        # As long as a refresh token of the old session may live.
+        store().sadd("sid-adopts:" + new_sid, old_sid, current_app.config["REFRESH_TOKEN_TTL"])
 
 
 def _adopted_chain(sid):
