@@ -455,3 +455,23 @@ def test_odd_registration_metadata_is_refused_not_a_500(client, field, value):
     response = register(client, token, body)
     assert response.status_code == 400
     assert response.get_json()["error"] == "invalid_client_metadata"
+
+
+# -- a stranger's wrong passwords cannot shut the owner out of a passkey login ----------------
+
+def test_a_lock_from_wrong_passwords_leaves_the_passkey_login_open(app, client, make_user):
+    from softauthn import SoftAuthenticator
+
+    make_user(email="ana@example.si")
+    person = Person(client, "ana@example.si")
+    person.follow(person.login())
+    key = SoftAuthenticator(uv=True)
+    assert person.add_passkey(key).status_code == 302
+    client.post("/logout", data={"csrf_token": person.token("/")})
+    stranger = app.test_client()
+    for _ in range(app.config["LOGIN_MAX_FAILURES"]):
+        Person(stranger, "ana@example.si").login(password="Napacno-Geslo-1")
+    assert person.login().status_code == 429  # the password route is locked ...
+    start = client.get("/login/passkey")
+    done = person.follow(person.answer_passkey(start.headers["Location"], key))
+    assert done.status_code == 200 and "ana@example.si" in done.get_data(as_text=True)

@@ -21,7 +21,7 @@ from ..accounts.service import clear_login_failures, login_locked, record_login_
 from ..extensions import db
 from ..forms import CsrfForm
 from ..interactions import attach_login, interaction_expired, load_interaction
-from ..levels import SUBSTANTIAL
+from ..levels import HIGH, SUBSTANTIAL
 from ..stepup import reaches
 from ..authn.current import (continue_to_rp, current_login, establish_login, renew_login,
                              require_login, safe_next)
@@ -212,9 +212,13 @@ def _finish(flow, outcome, kind):
                      method=kind)
         return redirect(flow.data.next or url_for("dashboard.home"))
 
-    if not user.active or login_locked(user.email, user):
-        return _locked_page(flow)
     amr, strength = combine(flow.data.with_proof(outcome.proof))
+    # A phishing-resistant method alone (a passkey that verifies the person, a
+    # certificate) cannot be guessed: a lock-out that a stranger can cause
+    # with wrong passwords must not shut the owner out of it as well.
+    unguessable = purpose == ALONE and reaches(strength, HIGH)
+    if not user.active or (login_locked(user.email, user) and not unguessable):
+        return _locked_page(flow)
     clear_login_failures(user.email, user)
     interaction = load_interaction(flow.iid)
     if purpose == STEP_UP:
