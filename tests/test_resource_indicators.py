@@ -66,3 +66,21 @@ def test_two_resources_for_one_token(client, flow, rp, ana):
         ("resource", API), ("resource", "https://other.example/api")]),
         auth=(rp.client_id, rp.secret))
     assert response.status_code == 400 and response.get_json()["error"] == "invalid_target"
+
+
+def test_a_refresh_keeps_to_the_resource_it_was_authorized_for(client, flow, rp, ana):
+    f = flow(rp)
+    tokens = f.exchange(f.code("ana@example.si", resource=API)["code"],
+                        secret=rp.secret).get_json()
+    other = client.post("/token", auth=(rp.client_id, rp.secret), data={
+        "grant_type": "refresh_token", "refresh_token": tokens["refresh_token"],
+        "resource": "https://other.example/api"})
+    assert other.status_code == 400 and other.get_json()["error"] == "invalid_target"
+    same = client.post("/token", auth=(rp.client_id, rp.secret), data={
+        "grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]})
+    assert same.status_code == 200
+    assert introspect(client, rp, same.get_json()["access_token"])["aud"] == API
+    again = client.post("/token", auth=(rp.client_id, rp.secret), data={
+        "grant_type": "refresh_token", "refresh_token": same.get_json()["refresh_token"],
+        "resource": "https://other.example/api"})
+    assert again.status_code == 400 and again.get_json()["error"] == "invalid_target"

@@ -210,6 +210,15 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
     def authenticate_user(self, refresh_token):
         return query_user(refresh_token.user_id)
 
+    def validate_token_request(self):
+        super().validate_token_request()
+        # RFC 8707 2.2: a refresh keeps to the resource the grant was for.
+        authorized = self.request.refresh_token.resource
+        asked = getattr(self.request, "resource", None)
+        if asked and authorized and asked != authorized:
+            raise InvalidTargetError("The resource was not authorized.")
+        self.request.resource = asked or authorized
+
     def issue_token(self, user, refresh_token):
         # FAPI 2.0 5.3.2.1: no rotation for the profile's clients (their refresh
         # tokens only work with their private_key_jwt authentication anyway).

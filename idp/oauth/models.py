@@ -141,6 +141,9 @@ class RefreshToken(db.Model):
     rotated_at: Mapped[datetime | None] = mapped_column()
     revoked_at: Mapped[datetime | None] = mapped_column()
     jkt: Mapped[str | None] = mapped_column(String(64))  # DPoP key of a public client
+    # The resource server (RFC 8707) its access tokens are for: a refresh can
+    # never name another.
+    resource: Mapped[str | None] = mapped_column(String(2048))
 
     # Authlib's TokenMixin, as far as the refresh grant and endpoints use it
     def get_scope(self):

@@ -109,6 +109,7 @@ def save_token(token, request):
             amr=context.get("amr") or [], issued_at=now,
             # RFC 9449 5: a public client's refresh token is bound to its DPoP key.
             jkt=jkt if client.public else None,
+            resource=resource,
             expires_at=now + timedelta(seconds=cfg["REFRESH_TOKEN_TTL"]),
         ))
 
