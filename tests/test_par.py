@@ -163,3 +163,17 @@ def test_par_refuses_bad_requests_without_redirecting(client, flow, rp, change, 
 
 def test_par_is_post_only(client):
     assert client.get("/par").status_code == 405
+
+
+@pytest.mark.parametrize("extra", [
+    [("scope", "openid"), ("scope", "openid email")],           # repeated (RFC 6749 3.1)
+    [("response_type", 'code"')], [("redirect_uri", "https://rp.example/cb\\")],
+    [('x"\\', "1"), ('x"\\', "2")],
+])
+def test_pushed_requests_follow_the_authorization_endpoints_rules(client, flow, rp, extra):
+    params = [(k, v) for k, v in flow(rp).params().items() if k not in dict(extra)]
+    from werkzeug.datastructures import MultiDict
+
+    response = client.post("/par", data=MultiDict(params + extra), auth=(rp.client_id, rp.secret))
+    assert response.status_code == 400
+    assert response.get_json()["error"] == "invalid_request"

@@ -26,6 +26,7 @@ from .client_auth import ALL_METHODS
 from .dpop import InvalidDPoPProofError, proof_header, verify_proof
 from .models import digest
 from .payloads import ParamsPayload, ResolvedAuthorizationRequest
+from .syntax import describable, syntax_problem
 
 REQUEST_URI_PREFIX = "urn:ietf:params:oauth:request_uri:"
 
@@ -73,6 +74,15 @@ class PushedAuthorizationEndpoint(Endpoint):
         params = {k: form.getlist(k) for k in form
                   if k not in ("client_assertion", "client_assertion_type", "client_secret")}
         params["client_id"] = [client.client_id]
+        # The same rules as at /authorize: no repeated parameters (RFC 6749 3.1),
+        # and each in its syntax (quoted safely in the error).
+        repeated = sorted(k for k, values in params.items() if len(values) > 1 and k != "resource")
+        if repeated:
+            raise InvalidRequestError(f"Repeated parameters: {describable(repeated)}.")
+        bad = syntax_problem(params)
+        if bad is not None:
+            raise InvalidRequestError(f"The {bad} parameter has characters its syntax does not "
+                                      "allow.")
         self._bind_code(request, params)
         # Validated as /authorize would (client, redirect URI, response type,
         # scope, PKCE, nonce); the person's part comes at /authorize.
