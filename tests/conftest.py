@@ -319,3 +319,16 @@ def live_idp(backend):
     yield server
     server.stop()
     reset(app)
+
+
+@pytest.fixture
+def browser():
+    """Debian's Chromium driven by Playwright, for the browser journeys."""
+    from playwright.sync_api import sync_playwright
+
+    from helpers import CHROMIUM, CHROMIUM_FLAGS
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        yield chromium
+        chromium.close()

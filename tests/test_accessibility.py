@@ -19,15 +19,13 @@ from flask_babel import force_locale, gettext
 from idp import create_app
 from idp.accounts.service import normalise_phone
 import test_browser
+from helpers import CHROMIUM, CHROMIUM_FLAGS
 from test_browser import ANA, OFFICER
 
 pytestmark = [pytest.mark.browser,
               # The pages are the same on both storage backends: SQLite keeps the run short.
               pytest.mark.parametrize("backend", ["sqlite"], indirect=True)]
 
-CHROMIUM = os.environ.get("IDP_TEST_CHROMIUM", "/usr/bin/chromium")
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 SHOTS = os.path.join(os.path.dirname(__file__), "screenshots")
 TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
 WIDTH = 320
@@ -43,7 +41,7 @@ def chromium():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
         yield browser
         browser.close()
 

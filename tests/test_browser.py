@@ -14,20 +14,8 @@ from idp.accounts.service import normalise_phone
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = os.environ.get("IDP_TEST_CHROMIUM", "/usr/bin/chromium")
 SHOTS = os.path.join(os.path.dirname(__file__), "screenshots")
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
-
-@pytest.fixture
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture

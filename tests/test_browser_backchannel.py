@@ -9,19 +9,10 @@ import pytest
 from conftest import LiveServer, reset
 from sinks import free_port
 from idp import create_app
-from test_browser import CHROMIUM, FLAGS, shot
+from test_browser import shot
 
 pytestmark = pytest.mark.browser
 
-
-@pytest.fixture
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from conftest import LiveServer, reset
 from sinks import free_port
 from idp import create_app
 from pid_provider import ANA, PidProvider, holder_key, verifier_certificate
-from test_browser import CHROMIUM, FLAGS, add_virtual_authenticator, pay, shot
+from test_browser import add_virtual_authenticator, pay, shot
 from wallet import RealHttp, Wallet
 
 pytestmark = pytest.mark.browser
@@ -65,15 +65,6 @@ def wallet_world(backend, tmp_path):
         provider.stop()
         reset(idp_app)
 
-
-@pytest.fixture
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        yield chromium
-        chromium.close()
 
 
 def software_wallet(provider, claims):
