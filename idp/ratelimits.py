@@ -7,13 +7,13 @@ address or E.164 number (``identifier_key``), an account id once the account
 is known (``account_key``), and the client IP with IPv6 taken by /64
 (``ip_key``), since one host usually owns a whole /64.
 
-Limits guarding a send are charged only after the send succeeded, so an outage
-costs the person nothing; failure counters are charged when the failure is
-known."""
+A send is reserved atomically before it goes out (``reserve``), so parallel
+requests cannot pass a limit together, and given back when it did not go out
+(``release``), so an outage costs the person nothing; failure counters are
+charged when the failure is known."""
 
 import hashlib
 import ipaddress
-import time
 from dataclasses import dataclass
 
 from flask import current_app
@@ -172,13 +172,3 @@ def clear(limit, *keys):
     item = _item(limit)
     for key in keys:
         _engine().clear(item, key)
-
-
-def seconds_until_reset(limit, *keys):
-    """Seconds until every exhausted key of ``limit`` is free again (0: none is)."""
-    item, now, wait = _item(limit), time.time(), 0
-    for key in keys:
-        stats = _engine().get_window_stats(item, key)
-        if stats.remaining <= 0:
-            wait = max(wait, int(stats.reset_time - now + 0.999))
-    return wait
