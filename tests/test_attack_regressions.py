@@ -476,3 +476,18 @@ def test_a_lock_from_wrong_passwords_leaves_the_passkey_login_open(app, client, 
     start = client.get("/login/passkey")
     done = person.follow(person.answer_passkey(start.headers["Location"], key))
     assert done.status_code == 200 and "ana@example.si" in done.get_data(as_text=True)
+
+
+def test_a_refused_reservation_gives_back_what_it_took(app):
+    """Over the per-IP limit, the address's count taken a moment before is
+    given back: another IP can still send to it."""
+    from idp.codes import release_send, reserve_send
+
+    app.config.update(SENDS_PER_ADDRESS_PER_HOUR=2, SENDS_PER_IP_PER_HOUR=1)
+    with app.test_request_context():
+        assert reserve_send("192.0.2.1", "ana@example.si")
+        assert not reserve_send("192.0.2.1", "ana@example.si")  # the IP is used up
+        assert reserve_send("192.0.2.2", "ana@example.si")      # the address was not charged
+        assert not reserve_send("192.0.2.3", "ana@example.si")  # now the address is used up
+        release_send("192.0.2.2", "ana@example.si")             # that one did not go out
+        assert reserve_send("192.0.2.3", "ana@example.si")
